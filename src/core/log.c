@@ -1,0 +1,44 @@
+/*
+ * log.c — one line per event on stderr, written with a single write() so lines from
+ * several threads never interleave.
+ */
+#include "core/log.h"
+
+#include "core/clock.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int min_level = LOG_INFO;
+
+static const char *level_names[] = {"debug", "info", "warn", "error"};
+
+void log_set_level(enum log_level level)
+{
+    atomic_store(&min_level, (int)level);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if ((int)level < atomic_load(&min_level))
+        return;
+    char line[2048];
+    char ts[32];
+    clock_format_rfc3339((int64_t)time(NULL), ts, sizeof ts);
+    int n = snprintf(line, sizeof line, "%s level=%s ", ts, level_names[level]);
+    if (n < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2; /* truncated: long lines are cut, never split */
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w; /* nowhere left to report a failed log write */
+}

@@ -1,0 +1,21 @@
+/*
+ * mem.h — allocation that cannot fail.
+ *
+ * Usher's own allocations abort the process on out-of-memory: there is no sane recovery in a
+ * request handler, and checking every small allocation hides real error paths. NULLs returned
+ * by libraries are still checked where they are returned.
+ */
+#ifndef USHER_CORE_MEM_H
+#define USHER_CORE_MEM_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *ptr, size_t size);
+/* Returned strings belong to the caller (free()). xstrdup(NULL) returns NULL. */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
