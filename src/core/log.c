@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,4 +42,31 @@ void log_msg(enum log_level level, const char *fmt, ...)
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w; /* nowhere left to report a failed log write */
+}
+
+void log_quote(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    if (size == 0)
+        return;
+    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p; p++) {
+        char esc[5];
+        size_t n;
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            n = 2;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", *p);
+            n = 4;
+        } else {
+            esc[0] = (char)*p;
+            n = 1;
+        }
+        if (o + n + 1 > size)
+            break;
+        memcpy(out + o, esc, n);
+        o += n;
+    }
+    out[o] = '\0';
 }

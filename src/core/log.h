@@ -18,3 +18,11 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 #endif
+
+#ifndef USHER_CORE_LOG_QUOTE
+#define USHER_CORE_LOG_QUOTE
+#include <stddef.h>
+/* Copies untrusted text into out (size bytes) for a log line: quotes, backslashes and control
+ * characters are escaped and long text is cut, so a request can never forge a log line. */
+void log_quote(char *out, size_t size, const char *in);
+#endif
