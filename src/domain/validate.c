@@ -1,0 +1,84 @@
+/*
+ * validate.c — input rules (see validate.h).
+ */
+#include "domain/validate.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *trimmed_copy(const char *in)
+{
+    while (*in && isspace((unsigned char)*in))
+        in++;
+    size_t len = strlen(in);
+    while (len && isspace((unsigned char)in[len - 1]))
+        len--;
+    return xstrndup(in, len);
+}
+
+static bool email_chars_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '"' || *p == ',' ||
+            *p == ';' || *p == '\\')
+            return false;
+    return true;
+}
+
+int validate_email(const char *in, char **normalized, const char **error)
+{
+    char *e = trimmed_copy(in ? in : "");
+    for (char *p = e; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    const char *at = strchr(e, '@');
+    const char *domain = at ? at + 1 : NULL;
+    const char *dot = domain ? strrchr(domain, '.') : NULL;
+    if (!*e) {
+        *error = "Email is required.";
+    } else if (strlen(e) > EMAIL_MAX_LEN) {
+        *error = "Email is too long.";
+    } else if (!at || at == e || strchr(domain, '@') || !dot || dot == domain || !dot[1] ||
+               strstr(domain, "..") || !email_chars_ok(e)) {
+        *error = "Enter a valid email address.";
+    } else {
+        *normalized = e;
+        return 0;
+    }
+    free(e);
+    return USHER_EINVAL;
+}
+
+static size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+int validate_name(const char *in, int max, char **normalized, const char **error)
+{
+    char *name = trimmed_copy(in ? in : "");
+    bool controls = false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            controls = true;
+    if (!*name)
+        *error = "This field is required.";
+    else if (utf8_length(name) > (size_t)max)
+        *error = "This is too long.";
+    else if (controls)
+        *error = "This contains characters that are not allowed.";
+    else {
+        *normalized = name;
+        return 0;
+    }
+    free(name);
+    return USHER_EINVAL;
+}

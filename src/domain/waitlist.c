@@ -1,0 +1,49 @@
+/*
+ * waitlist.c — joining the waitlist (see waitlist.h).
+ */
+#include "domain/waitlist.h"
+
+#include "core/err.h"
+#include "db/db.h"
+#include "db/task_store.h"
+
+#include <jansson.h>
+
+#define WAIT_MS 5000
+
+static int insert_and_enqueue(struct db_conn *conn, const char *email, int64_t now,
+                              bool *already)
+{
+    const struct db_param p[] = {DB_TEXT(email), DB_INT(now)};
+    struct db_result *res = NULL;
+    int rc = db_query(conn,
+                      "INSERT INTO waitlist_entries (email, created_at) VALUES ($1, $2) "
+                      "ON CONFLICT (email) DO NOTHING RETURNING id",
+                      p, 2, &res);
+    if (rc != 0)
+        return rc;
+    *already = db_result_rows(res) == 0;
+    db_result_free(res);
+    if (*already)
+        return 0;
+    json_t *args = json_pack("{s:s}", "email", email);
+    rc = task_enqueue(conn, "waitlist_add_member", args, TASK_DEFAULT_MAX_ATTEMPTS, now, NULL,
+                      NULL);
+    json_decref(args);
+    return rc;
+}
+
+int waitlist_join(struct db_pool *pool, const char *email, int64_t now, bool *already)
+{
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, WAIT_MS, &conn);
+    if (rc != 0)
+        return rc;
+    rc = db_begin(conn, DB_TX_WRITE);
+    if (rc == 0)
+        rc = insert_and_enqueue(conn, email, now, already);
+    if (rc == 0)
+        rc = db_commit(conn);
+    db_release(conn); /* rolls back when the commit was not reached */
+    return rc;
+}

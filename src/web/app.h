@@ -1,0 +1,21 @@
+/*
+ * app.h — what every request handler can reach: configuration, the database pool, the
+ * compiled templates and the static files. Built once by `usher serve`, read-only after.
+ */
+#ifndef USHER_WEB_APP_H
+#define USHER_WEB_APP_H
+
+struct usher_config;
+struct db_pool;
+struct mustache_set;
+struct static_files;
+
+struct web_app {
+    const struct usher_config *cfg;
+    struct db_pool *db;
+    struct mustache_set *templates;
+    struct static_files *static_files;
+    char *csp; /* the Content-Security-Policy header, built once from the configuration */
+};
+
+#endif

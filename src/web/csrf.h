@@ -1,0 +1,16 @@
+/*
+ * csrf.h — cross-site request forgery defence for state-changing requests (SPEC §6).
+ *
+ * Three checks, all required: `Sec-Fetch-Site: cross-site` is refused; an `Origin` header must
+ * be Usher's own origin; and the request must carry the session's synchronizer token, in the
+ * `X-CSRF-Token` header (JSON calls) or the `csrf_token` form field (forms).
+ */
+#ifndef USHER_WEB_CSRF_H
+#define USHER_WEB_CSRF_H
+
+#include "web/request.h"
+
+/* 0 when the request may change state, USHER_EFORBIDDEN otherwise (with a log line). */
+int web_csrf_check(struct web_request *r);
+
+#endif

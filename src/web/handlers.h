@@ -1,0 +1,26 @@
+/*
+ * handlers.h — every route handler, grouped by the web/ file that defines it.
+ */
+#ifndef USHER_WEB_HANDLERS_H
+#define USHER_WEB_HANDLERS_H
+
+#include "web/request.h"
+
+/* health.c, metrics_page.c */
+int web_health(struct web_request *r);
+int web_metrics(struct web_request *r);
+/* static_files.c */
+int web_static(struct web_request *r);
+/* brand.c */
+int web_brand_css(struct web_request *r);
+/* home.c */
+int web_home(struct web_request *r);
+/* onboarding_start.c */
+int web_onboarding_start(struct web_request *r);
+/* webhook.c */
+int web_stripe_webhook(struct web_request *r);
+/* waitlist.c */
+int web_waitlist_page(struct web_request *r);
+int web_waitlist_submit(struct web_request *r);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * metrics_page.c — GET /metrics (SPEC §2): Prometheus text behind a bearer key.
+ *
+ * No key configured → 404, as if the route did not exist; a missing or wrong key → 401. The
+ * key is compared in constant time.
+ */
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/metrics.h"
+#include "db/db.h"
+#include "web/app.h"
+#include "web/dispatch.h"
+#include "web/handlers.h"
+#include "web/response.h"
+
+#include <string.h>
+
+static void refresh_gauges(struct web_request *r)
+{
+    struct db_pool_stats st;
+    db_pool_stats(r->app->db, &st);
+    metrics_gauge_set("usher_http_requests_in_flight", "HTTP requests being handled.", "",
+                      (double)web_in_flight());
+    metrics_gauge_set("usher_db_pool_size", "Connections the database pool may hold.", "",
+                      st.size);
+    metrics_gauge_set("usher_db_pool_connections", "Database connections by state.",
+                      "state=\"open\"", st.open);
+    metrics_gauge_set("usher_db_pool_connections", "Database connections by state.",
+                      "state=\"in_use\"", st.in_use);
+    metrics_counter_set("usher_db_pool_acquires_total", "Connections handed out.", "",
+                        (double)st.acquires);
+    metrics_counter_set("usher_db_pool_waits_total", "Acquires that waited for a connection.",
+                        "", (double)st.waits);
+    metrics_counter_set("usher_db_pool_timeouts_total", "Acquires that gave up.", "",
+                        (double)st.timeouts);
+    metrics_counter_set("usher_db_errors_total", "Statements that failed.", "",
+                        (double)st.errors);
+}
+
+int web_metrics(struct web_request *r)
+{
+    const char *key = r->app->cfg->prometheus_metrics_api_key;
+    if (!*key) {
+        web_reply_error(r, 404, "Not found");
+        return 0;
+    }
+    const char *auth = web_header(r, "Authorization");
+    static const char prefix[] = "Bearer ";
+    if (!auth || strncmp(auth, prefix, sizeof prefix - 1) ||
+        !crypto_equal_str(auth + sizeof prefix - 1, key)) {
+        web_set_header(r, "WWW-Authenticate", "Bearer");
+        web_reply_error(r, 401, "Unauthorized");
+        return 0;
+    }
+    refresh_gauges(r);
+    struct buf out;
+    buf_init(&out);
+    metrics_render(&out);
+    web_set_header(r, "Cache-Control", "no-store");
+    web_reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+    buf_cleanup(&out);
+    return 0;
+}

@@ -1,0 +1,15 @@
+/*
+ * pages.h — the context every HTML page starts from: brand, CSRF token, request id.
+ */
+#ifndef USHER_WEB_PAGES_H
+#define USHER_WEB_PAGES_H
+
+#include "web/request.h"
+
+#include <jansson.h>
+
+/* A new object (caller owns) with site{name, logo_url, brand_color, support_email}, title,
+ * csrf_token (when the request has a session) and request_id. */
+json_t *web_page_context(struct web_request *r, const char *title);
+
+#endif

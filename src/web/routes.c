@@ -1,0 +1,61 @@
+/*
+ * routes.c — the route table (see routes.h). Later issues add their routes here.
+ */
+#include "web/routes.h"
+
+#include "web/handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct web_route routes[] = {
+    {"/", WEB_GET, web_home, WEB_PUBLIC, 0, "home"},
+    {"/health/", WEB_GET, web_health, WEB_OPS, WEB_JSON, "health"},
+    {"/metrics", WEB_GET, web_metrics, WEB_OPS, 0, "metrics"},
+    {"/static/*", WEB_GET, web_static, WEB_OPS, 0, "static"},
+    {"/brand.css", WEB_GET, web_brand_css, WEB_OPS, 0, "brand_css"},
+    {"/onboarding/", WEB_GET | WEB_POST, web_onboarding_start, WEB_PUBLIC, WEB_SESSION,
+     "onboarding_start"},
+    {"/onboarding/waitlist/", WEB_GET, web_waitlist_page, WEB_PUBLIC, WEB_SESSION,
+     "waitlist"},
+    {"/onboarding/webhook/", WEB_POST, web_stripe_webhook, WEB_WEBHOOK, WEB_JSON,
+     "stripe_webhook"},
+    {"/onboarding/waitlist/submit/", WEB_POST, web_waitlist_submit, WEB_PUBLIC, WEB_JSON,
+     "waitlist_submit"},
+};
+
+const struct web_route *web_route_find(const char *path)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const char *p = routes[i].path;
+        size_t len = strlen(p);
+        if (p[len - 1] == '*') {
+            if (!strncmp(path, p, len - 1))
+                return &routes[i];
+        } else if (!strcmp(path, p)) {
+            return &routes[i];
+        }
+    }
+    return NULL;
+}
+
+bool web_route_allows(const struct web_route *route, const char *method)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return (route->methods & WEB_GET) != 0;
+    if (!strcmp(method, "POST"))
+        return (route->methods & WEB_POST) != 0;
+    return false;
+}
+
+void web_route_allow_header(const struct web_route *route, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s", (route->methods & WEB_GET) ? "GET, HEAD" : "",
+             (route->methods & WEB_GET) && (route->methods & WEB_POST) ? ", " : "",
+             (route->methods & WEB_POST) ? "POST" : "");
+}
+
+bool web_route_is_json(const struct web_route *route)
+{
+    return (route->flags & WEB_JSON) != 0;
+}

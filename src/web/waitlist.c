@@ -1,0 +1,48 @@
+/*
+ * waitlist.c — /onboarding/waitlist/ and its JSON submit endpoint (SPEC §2, §3).
+ */
+#include "domain/validate.h"
+#include "domain/waitlist.h"
+#include "web/app.h"
+#include "web/handlers.h"
+#include "web/pages.h"
+#include "web/response.h"
+
+#include <stdlib.h>
+
+int web_waitlist_page(struct web_request *r)
+{
+    json_t *ctx = web_page_context(r, "Join the waitlist");
+    web_reply_page(r, 200, "waitlist", ctx);
+    json_decref(ctx);
+    return 0;
+}
+
+int web_waitlist_submit(struct web_request *r)
+{
+    static const char *const required[] = {"email", NULL};
+    json_t *body = NULL;
+    if (web_json_body(r, required, &body) != 0)
+        return 0;
+    char *email = NULL;
+    const char *error = NULL;
+    int rc = validate_email(json_string_value(json_object_get(body, "email")), &email, &error);
+    json_decref(body);
+    if (rc != 0) {
+        json_t *reply = json_pack("{s:s, s:{s:s}}", "error", error, "errors", "email", error);
+        web_reply_json(r, 400, reply);
+        json_decref(reply);
+        return 0;
+    }
+    bool already = false;
+    rc = waitlist_join(r->app->db, email, r->now, &already);
+    free(email);
+    if (rc != 0)
+        return rc;
+    json_t *reply = json_pack("{s:s}", "message", already ? "You're already on the waitlist!"
+                                                          : "You're on the list! We'll be in "
+                                                            "touch soon.");
+    web_reply_json(r, 200, reply);
+    json_decref(reply);
+    return 0;
+}
