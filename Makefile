@@ -1,0 +1,42 @@
+# Usher's entry points. `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all bootstrap build build-asan run test test-fast bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+build: bootstrap $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-asan: bootstrap $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+# Builds, migrates the embedded SQLite database, applies the demo catalog and serves
+# http://127.0.0.1:8000 (see devstack/run).
+run: build
+	@devstack/run
+
+# Unit and integration tests on the normal build, then all again under ASan+UBSan.
+test: build build-asan
+	@scripts/test
+
+# The same without the sanitizer pass, for quick iterations.
+test-fast: build
+	@USHER_SKIP_ASAN=1 scripts/test
+
+bench: build
+	@bench/health.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) var
