@@ -156,9 +156,9 @@ static int start(struct _u_instance *instance, const struct usher_config *cfg,
                  struct sockaddr_in *addr)
 {
     struct MHD_OptionItem options[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL}, /* must come first */
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, NULL},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, addr},
         {MHD_OPTION_THREAD_POOL_SIZE, cfg->web_threads, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_SECONDS, NULL},
