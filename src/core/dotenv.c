@@ -5,11 +5,10 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,25 +132,12 @@ int dotenv_parse(struct dotenv *env, const char *text, int *bad_line)
 
 int dotenv_load(struct dotenv *env, const char *path, int *bad_line)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? 0 : USHER_EIO;
     struct buf text;
     buf_init(&text);
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        buf_append(&text, chunk, n);
-        if (text.len > DOTENV_MAX_BYTES) {
-            rc = USHER_ELIMIT;
-            break;
-        }
-    }
-    if (rc == 0 && ferror(f))
-        rc = USHER_EIO;
-    fclose(f);
-    if (rc == 0)
+    int rc = file_read_all(path, DOTENV_MAX_BYTES, &text);
+    if (rc == USHER_ENOTFOUND)
+        rc = 0; /* no .env file: nothing to add */
+    else if (rc == 0)
         rc = dotenv_parse(env, text.data, bad_line);
     buf_cleanup(&text);
     return rc;

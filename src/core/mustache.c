@@ -7,6 +7,7 @@
  * mustache_render.c.
  */
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 #include "core/mustache_internal.h"
 
@@ -153,42 +154,21 @@ int mustache_set_add(struct mustache_set *set, const char *name, const char *sou
 /* Reads the whole file at path (at most MUSTACHE_MAX_SOURCE bytes) into *data. */
 static int read_file(const char *path, char **data, size_t *len, char **error)
 {
-    int rc = USHER_EIO;
-    char *bytes = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0)
-        goto io_error;
-    if (st.st_size > MUSTACHE_MAX_SOURCE) {
+    struct buf text;
+    buf_init(&text);
+    int rc = file_read_all(path, MUSTACHE_MAX_SOURCE, &text);
+    if (rc == USHER_ELIMIT)
         set_error(error, "%s: larger than the limit of %d bytes", path, MUSTACHE_MAX_SOURCE);
-        rc = USHER_ELIMIT;
-        goto out;
+    else if (rc < 0)
+        set_error(error, "%s: %s", path, strerror(errno));
+    if (rc < 0) {
+        buf_cleanup(&text);
+        return rc == USHER_ELIMIT ? rc : USHER_EIO;
     }
-    size_t size = (size_t)st.st_size, got = 0;
-    bytes = xmalloc(size + 1);
-    while (got < size) {
-        ssize_t n = read(fd, bytes + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            errno = EIO; /* the file shrank under us */
-        if (n <= 0)
-            goto io_error;
-        got += (size_t)n;
-    }
-    bytes[got] = '\0';
-    *data = bytes;
-    *len = got;
-    bytes = NULL;
-    rc = 0;
-    goto out;
-io_error:
-    set_error(error, "%s: %s", path, strerror(errno));
-out:
-    if (fd >= 0)
-        close(fd);
-    free(bytes);
-    return rc;
+    *len = text.len;
+    *data = buf_detach(&text);
+    buf_cleanup(&text);
+    return 0;
 }
 
 static int load_tree(struct mustache_set *set, const char *dir, const char *prefix, int depth,

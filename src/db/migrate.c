@@ -12,7 +12,9 @@
 #include "db/migrate.h"
 
 #include "core/clock.h"
+#include "core/buf.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -137,24 +139,18 @@ out:
 
 static int read_file(const char *path, char **out)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        log_error("msg=\"cannot open migration\" path=\"%s\"", path);
-        return USHER_EIO;
-    }
-    char *text = xmalloc(MIGRATE_MAX_BYTES + 1);
-    size_t n = fread(text, 1, MIGRATE_MAX_BYTES + 1, f);
-    int rc = ferror(f) ? USHER_EIO : n > MIGRATE_MAX_BYTES ? USHER_ELIMIT : 0;
-    fclose(f);
+    struct buf text;
+    buf_init(&text);
+    int rc = file_read_all(path, MIGRATE_MAX_BYTES, &text);
     if (rc < 0) {
-        log_error("msg=\"cannot read migration\" path=\"%s\" error=%s", path,
+        log_error("msg=\"cannot read migration\" path=\"%s\" error=\"%s\"", path,
                   usher_strerror(rc));
-        free(text);
-        return rc;
+        buf_cleanup(&text);
+        *out = NULL;
+        return rc == USHER_ENOTFOUND ? USHER_EIO : rc;
     }
-    text[n] = '\0';
-    *out = xrealloc(text, n + 1);
+    *out = buf_detach(&text);
+    buf_cleanup(&text);
     return 0;
 }
 

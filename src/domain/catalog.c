@@ -13,7 +13,9 @@
  */
 #include "domain/catalog.h"
 
+#include "core/buf.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 #include "domain/catalog_internal.h"
 
@@ -721,38 +723,25 @@ int catalog_apply_json(struct db_pool *pool, const json_t *doc,
     return apply(pool, doc, NULL, report);
 }
 
-/* Reads at most CATALOG_MAX_FILE_BYTES + 1 bytes so an oversized file is detected without
- * reading all of it. */
 static int read_file(const char *path, struct catalog_apply_report *report, char **data,
                      size_t *len)
 {
-    int rc = 0;
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(report->error, sizeof(report->error), "%s: %s", path, strerror(errno));
-        return USHER_EIO;
-    }
-    buf = xmalloc(CATALOG_MAX_FILE_BYTES + 1);
-    size_t n = fread(buf, 1, CATALOG_MAX_FILE_BYTES + 1, f);
-    if (ferror(f)) {
-        snprintf(report->error, sizeof(report->error), "%s: read error", path);
-        rc = USHER_EIO;
-        goto out;
-    }
-    if (n > CATALOG_MAX_FILE_BYTES) {
+    struct buf text;
+    buf_init(&text);
+    int rc = file_read_all(path, CATALOG_MAX_FILE_BYTES, &text);
+    if (rc == USHER_ELIMIT)
         snprintf(report->error, sizeof(report->error), "%s: larger than %d bytes", path,
                  CATALOG_MAX_FILE_BYTES);
-        rc = USHER_ELIMIT;
-        goto out;
+    else if (rc < 0)
+        snprintf(report->error, sizeof(report->error), "%s: %s", path, strerror(errno));
+    if (rc < 0) {
+        buf_cleanup(&text);
+        return rc == USHER_ELIMIT ? rc : USHER_EIO;
     }
-    *data = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    fclose(f);
-    return rc;
+    *len = text.len;
+    *data = buf_detach(&text);
+    buf_cleanup(&text);
+    return 0;
 }
 
 int catalog_apply_file(struct db_pool *pool, const char *path,

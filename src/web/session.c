@@ -13,6 +13,7 @@
 #include "web/app.h"
 #include "web/response.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,16 +46,17 @@ static void set_cookie(struct web_request *r, const char *value)
     free(header);
 }
 
-int web_session_ensure(struct web_request *r)
+/* Runs a session-store call that issues a new raw id (create or rotate) and keeps that id
+ * for the Set-Cookie of this reply. */
+static int with_new_id(struct web_request *r, bool rotate)
 {
-    if (r->session)
-        return 0;
     struct db_conn *conn = NULL;
     int rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     char *value = NULL;
-    rc = session_create(conn, r->now, &r->session, &value);
+    rc = rotate ? session_rotate(conn, r->session, r->now, &value)
+                : session_create(conn, r->now, &r->session, &value);
     db_release(conn);
     if (rc == 0) {
         free(r->new_cookie);
@@ -63,22 +65,14 @@ int web_session_ensure(struct web_request *r)
     return rc;
 }
 
+int web_session_ensure(struct web_request *r)
+{
+    return r->session ? 0 : with_new_id(r, false);
+}
+
 int web_session_rotate(struct web_request *r)
 {
-    if (!r->session)
-        return web_session_ensure(r);
-    struct db_conn *conn = NULL;
-    int rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
-    if (rc != 0)
-        return rc;
-    char *value = NULL;
-    rc = session_rotate(conn, r->session, r->now, &value);
-    db_release(conn);
-    if (rc == 0) {
-        free(r->new_cookie);
-        r->new_cookie = value;
-    }
-    return rc;
+    return with_new_id(r, r->session != NULL);
 }
 
 int web_session_finish(struct web_request *r)

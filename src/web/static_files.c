@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "web/app.h"
@@ -64,24 +65,9 @@ static int type_index(const char *name)
 
 static int read_file(const char *path, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return USHER_EIO;
     struct buf b;
     buf_init(&b);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        buf_append(&b, chunk, n);
-        if (b.len > STATIC_MAX_FILE_BYTES) {
-            rc = USHER_ELIMIT;
-            break;
-        }
-    }
-    if (rc == 0 && ferror(f))
-        rc = USHER_EIO;
-    fclose(f);
+    int rc = file_read_all(path, STATIC_MAX_FILE_BYTES, &b);
     *len = b.len;
     *data = (unsigned char *)buf_detach(&b);
     buf_cleanup(&b);
