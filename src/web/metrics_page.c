@@ -9,6 +9,7 @@
 #include "core/crypto.h"
 #include "core/metrics.h"
 #include "db/db.h"
+#include "domain/allocation.h"
 #include "web/app.h"
 #include "web/dispatch.h"
 #include "web/handlers.h"
@@ -36,6 +37,10 @@ static void refresh_gauges(struct web_request *r)
                         (double)st.timeouts);
     metrics_counter_set("usher_db_errors_total", "Statements that failed.", "",
                         (double)st.errors);
+    int64_t waiting = 0;
+    if (alloc_count_waiting(r->app->db, &waiting) == 0)
+        metrics_gauge_set("usher_seats_waiting_capacity",
+                          "Paid seats waiting for instance capacity.", "", (double)waiting);
 }
 
 int web_metrics(struct web_request *r)
