@@ -1,0 +1,53 @@
+/*
+ * provisioning.h — bringing a user's access in line with their subscription (SPEC §5).
+ *
+ * One sync does, in order: take a seat for every subscribed product that requires an
+ * instance (allocation.h); let the product's provisioner grant access on that seat (`group`:
+ * membership of the instance's groups, in Usher and in the identity provider; `standalone`:
+ * nothing beyond attributes); for products no longer subscribed, revoke that access and give
+ * the seat back; finally replace the Usher-owned attributes in the identity provider
+ * (entitlements.h). Every step is idempotent, so a sync can be repeated after any failure.
+ * A canceled user inside the recovery window (access_expires_at in the future) keeps their
+ * seats and groups (SPEC §4); their attributes follow the status like everyone's.
+ *
+ * The identity provider is reached through struct identity_ops, so the domain does not
+ * depend on one client and tests can watch what a sync asks for.
+ */
+#ifndef USHER_DOMAIN_PROVISIONING_H
+#define USHER_DOMAIN_PROVISIONING_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct db_pool;
+
+struct identity_ops {
+    void *ctx;
+    /* Group membership by group name; both idempotent. */
+    int (*add_to_group)(void *ctx, const char *user_ref, const char *group);
+    int (*remove_from_group)(void *ctx, const char *user_ref, const char *group);
+    /* Replaces the attributes for which owns(key) holds with attributes (key → [strings]),
+     * keeping every other attribute. *dropped (may be NULL) gets keys the provider refused
+     * to keep (caller owns), e.g. a Keycloak realm without unmanaged attributes. */
+    int (*replace_attributes)(void *ctx, const char *user_ref, const json_t *owned_extra_keys,
+                              const json_t *attributes, json_t **dropped);
+};
+
+struct provisioning_report {
+    int seats_taken;
+    int seats_waiting;
+    int seats_released;
+    int groups_added;
+    int groups_removed;
+    int attributes_dropped; /* keys the identity provider refused to keep */
+};
+
+/*
+ * Syncs one user. The user's identity-provider reference is users.keycloak_id; a user
+ * without one gets seats and local groups but no remote calls (USHER_ENOTFOUND is not
+ * returned for that: the next sync after linking completes the work).
+ */
+int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
+                           const struct identity_ops *idp, struct provisioning_report *report);
+
+#endif
