@@ -1,0 +1,27 @@
+/*
+ * dashboard.h — the service cards of a user's dashboard (SPEC §6).
+ *
+ * Cards, in product order: each instance the user holds a seat on (administrators: every
+ * active instance), then each subscribed standalone, non-add-on product that has a
+ * standalone_url (the URL's host as the instance name). A card is a JSON object:
+ * {product, instance, url, description, icon}.
+ */
+#ifndef USHER_DOMAIN_DASHBOARD_H
+#define USHER_DOMAIN_DASHBOARD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db_pool;
+
+int dashboard_cards(struct db_pool *pool, int64_t user_id, bool is_admin, json_t **cards);
+/* The cached subscription items for the account page: [{product, quantity, amount,
+ * currency, billing_period, renews_at}] (renews_at 0 when unknown). */
+int dashboard_subscription_items(struct db_pool *pool, int64_t user_id, json_t **items);
+/* "north-wind" → "North-Wind": the instance name as a title. out has size bytes. */
+void dashboard_title_case(const char *in, char *out, size_t size);
+/* The host of an http(s) URL ("https://vault.example.test/x" → "vault.example.test"). */
+void dashboard_url_host(const char *url, char *out, size_t size);
+
+#endif
