@@ -54,6 +54,21 @@ _PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _USERNAME_RE = re.compile(r"^[\w.\-@]+$", re.UNICODE)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 _NAME_BAD = set('<>&"$%!#?§;*~/\\|^=[]{}()')
+# Keycloak 26.7.3's advertised JWS algorithms, in its order (the double signs with RS256 only).
+_KC_SIGNING_ALGS = ("PS384", "RS384", "EdDSA", "ES384", "HS256", "HS512", "ES256", "RS256",
+                    "HS384", "ES512", "PS256", "PS512", "RS512")
+
+
+def _expiry_text(seconds):
+    """Keycloak 26.7.3's wording of a link lifespan (checked against the real server): whole
+    minutes, shown in hours or days when they divide evenly ("1 day", "12 hours", "24
+    minutes"; 90 s is "1 minute")."""
+    minutes = seconds // 60
+    for unit, size in (("day", 1440), ("hour", 60)):
+        if minutes >= size and minutes % size == 0:
+            n = minutes // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def default_profile():
@@ -402,8 +417,10 @@ class KeycloakDouble:
             c["family_name"] = u["lastName"]
         if u["email"] is not None:
             c["email"] = u["email"]
-        c["groups"] = sorted(self.state.groups[g]["name"] for g in u["groups"]
-                             if g in self.state.groups)
+        groups = sorted(self.state.groups[g]["name"] for g in u["groups"]
+                        if g in self.state.groups)
+        if groups:  # as Keycloak 26's Group Membership mapper: no group, no claim (not [])
+            c["groups"] = groups
         return c
 
     def _issue_user_tokens(self, client_id, u, sid, nonce, scope, auth_time):
@@ -589,26 +606,38 @@ class KeycloakDouble:
             "userinfo_endpoint": o + "/userinfo", "end_session_endpoint": o + "/logout",
             "frontchannel_logout_session_supported": True, "frontchannel_logout_supported":
             True, "jwks_uri": o + "/certs", "check_session_iframe": o + "/login-status-iframe.html",
-            "grant_types_supported": ["authorization_code", "client_credentials",
-                                      "refresh_token", "password"],
+            # The lists below are what Keycloak 26.7.3 advertises (checked against the real
+            # server), not what the double implements: an RP must not trust them to narrow
+            # anything (e.g. HS256 is listed for ID tokens).
+            "grant_types_supported": [
+                "authorization_code", "client_credentials", "implicit", "password",
+                "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:uma-ticket",
+                "urn:openid:params:grant-type:ciba"],
             "acr_values_supported": ["0", "1"],
             "response_types_supported": ["code", "none", "id_token", "token",
                                          "id_token token", "code id_token", "code token",
                                          "code id_token token"],
             "subject_types_supported": ["public", "pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "userinfo_signing_alg_values_supported": ["RS256", "none"],
-            "response_modes_supported": ["query", "fragment", "form_post"],
+            "id_token_signing_alg_values_supported": list(_KC_SIGNING_ALGS),
+            "userinfo_signing_alg_values_supported": list(_KC_SIGNING_ALGS) + ["none"],
+            "response_modes_supported": ["query", "fragment", "form_post", "query.jwt",
+                                         "fragment.jwt", "form_post.jwt", "jwt"],
             "registration_endpoint": i + "/clients-registrations/openid-connect",
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic",
                                                       "client_secret_post",
                                                       "tls_client_auth",
                                                       "client_secret_jwt"],
-            "claims_supported": ["aud", "sub", "iss", "auth_time", "name", "given_name",
-                                 "family_name", "preferred_username", "email", "acr"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "name",
+                                 "given_name", "family_name", "preferred_username", "email",
+                                 "acr", "azp", "nonce"],
             "claim_types_supported": ["normal"], "claims_parameter_supported": True,
-            "scopes_supported": ["openid", "email", "profile", "roles", "web-origins",
-                                 "offline_access", "acr", "basic", "address", "phone"],
+            "scopes_supported": ["openid", "basic", "web-origins", "address",
+                                 "service_account", "acr", "phone", "offline_access",
+                                 "microprofile-jwt", "email", "organization", "roles",
+                                 "profile"],
             "request_parameter_supported": True, "request_uri_parameter_supported": True,
             "code_challenge_methods_supported": ["plain", "S256"],
             "tls_client_certificate_bound_access_tokens": True,
@@ -630,11 +659,24 @@ class KeycloakDouble:
 
     @staticmethod
     def _uri_matches(uri, patterns):
-        for p in patterns:
-            if p.endswith("*") and uri.startswith(p[:-1]):
-                return True
-            if uri == p:
-                return True
+        def match(u):
+            for p in patterns:
+                if p.endswith("*") and u.startswith(p[:-1]):
+                    return True
+                if u == p:
+                    return True
+            return False
+
+        if match(uri):
+            return True
+        # As Keycloak 26 (RFC 8252 §7.3): an http redirect to a loopback host is matched
+        # again with its port removed, so a registered http://127.0.0.1/cb accepts any port.
+        parts = urlsplit(uri)
+        if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1") \
+                and parts.port is not None:
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            return match(urlunsplit((parts.scheme, host, parts.path, parts.query,
+                                     parts.fragment)))
         return False
 
     def _error_page(self, status, message):
@@ -739,7 +781,7 @@ class KeycloakDouble:
             username = (f.get("username") or "").strip()
             u = self.find_user(username) if username else None
             if u is None or not u["password"] or not hmac.compare_digest(
-                    str(u["password"]), f.get("password", "")):
+                    str(u["password"]).encode(), f.get("password", "").encode()):
                 return self._login_page(tab, username, "Invalid username or password.")
             if not u["enabled"]:
                 return self._login_page(tab, username,
@@ -832,7 +874,9 @@ class KeycloakDouble:
         if client is None or not client["enabled"]:
             return None, self._oauth_error(401, "invalid_client",
                                            "Invalid client or Invalid client credentials")
-        if secret is None or not hmac.compare_digest(str(secret), str(client["secret"])):
+        # bytes: compare_digest refuses non-ASCII str, and Keycloak takes any secret
+        if secret is None or not hmac.compare_digest(str(secret).encode(),
+                                                     str(client["secret"]).encode()):
             return None, self._oauth_error(401, "unauthorized_client",
                                            "Invalid client or Invalid client credentials")
         return client, None
@@ -1082,12 +1126,15 @@ class KeycloakDouble:
             return json_response(e.status, e.body)
 
     def _body_json(self, req, kind=dict):
+        # Keycloak 26.7.3's answer to a body it cannot read as the expected JSON
+        bad = KcError(400, {"error": "invalid_request",
+                            "error_description": "Cannot parse the JSON"})
         try:
             body = req.json()
         except ValueError:
-            raise KcError(400, {"error": "unknown_error"})
+            raise bad
         if not isinstance(body, kind):
-            raise KcError(400, {"error": "unknown_error"})
+            raise bad
         return body
 
     def _user_or_404(self, uid):
@@ -1253,17 +1300,22 @@ class KeycloakDouble:
         self._validate_profile_fields(rep, errors)
         if errors:
             self._errors_response(errors)
-        if "email" in rep:
+        # Keycloak 26.7.3 (checked against the real server): a representation that carries
+        # an `attributes` map replaces the whole profile, so firstName, lastName AND email
+        # left out (or null) are cleared; without `attributes`, only the fields sent change
+        # (null = unchanged, "" = cleared).
+        full = rep.get("attributes") is not None
+        if full or rep.get("email") is not None:
             email = (rep.get("email") or "").strip().lower() or None
             if email and email != u["email"]:
                 other = self.find_user_by("email", email)
                 if other and other["id"] != u["id"]:
                     raise _err(409, "User exists with same email")
             u["email"] = email
-        # Keycloak clears firstName/lastName when the representation leaves them out
-        u["firstName"] = rep.get("firstName") or None
-        u["lastName"] = rep.get("lastName") or None
-        if "attributes" in rep and rep["attributes"] is not None:
+        for f in ("firstName", "lastName"):
+            if full or rep.get(f) is not None:
+                u[f] = rep.get(f) or None
+        if full:
             self._apply_attributes(u, rep["attributes"])
         if rep.get("requiredActions") is not None:
             u["requiredActions"] = list(rep["requiredActions"])
@@ -1313,7 +1365,7 @@ class KeycloakDouble:
         try:
             lifespan = int(lifespan) if lifespan not in (None, "") else 43200
         except ValueError:
-            raise KcError(404, {"error": "RESTEASY003870: Unable to extract parameter"})
+            raise KcError(404, {"error": "HTTP 404 Not Found"})
         if self.config["smtp_broken"]:
             raise _err(500, "Failed to send execute actions email: Error when attempting to "
                             "send the email to the server. More information is available in "
@@ -1332,7 +1384,7 @@ class KeycloakDouble:
                         f"{self.realm} account by performing the following action(s): "
                         f"{', '.join(actions)}. Click on the link below to start this "
                         f"process.\n\n{link}\n\nThis link will expire within "
-                        f"{lifespan // 60} minutes.\n"),
+                        f"{_expiry_text(lifespan)}.\n"),
                "sent_at": time.time()}
         self.state.emails.append(rec)
         if self.on_email:
@@ -1351,7 +1403,7 @@ class KeycloakDouble:
     def _group_or_404(self, gid):
         g = self.state.groups.get(gid)
         if g is None:
-            raise KcError(404, {"error": "Could not find group by id"})
+            raise KcError(404, {"error": "Group not found"})
         return g
 
     def a_user_group_add(self, req):

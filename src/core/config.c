@@ -252,6 +252,24 @@ static void load_secret(struct usher_config *cfg, const struct source *src,
     cfg->secret_key = xstrdup(key);
 }
 
+/* A Stripe API version: YYYY-MM-DD, optionally followed by .name (e.g. 2026-06-24.dahlia). */
+static bool stripe_version_ok(const char *v)
+{
+    static const char shape[] = "dddd-dd-dd";
+    size_t i = 0;
+    for (; shape[i]; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)v[i]) : v[i] != shape[i])
+            return false;
+    if (!v[i])
+        return true;
+    if (v[i] != '.' || !v[i + 1] || strlen(v) > 64)
+        return false;
+    for (i++; v[i]; i++)
+        if (!islower((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
 static void load_integrations(struct usher_config *cfg, const struct source *src,
                               struct config_problems *p)
 {
@@ -274,6 +292,9 @@ static void load_integrations(struct usher_config *cfg, const struct source *src
         cfg->stripe_checkout_ui = CHECKOUT_UI_HOSTED;
     else
         problem(p, "STRIPE_CHECKOUT_UI: must be embedded or hosted");
+    cfg->stripe_api_version = string_or(src, "STRIPE_API_VERSION", "");
+    if (*cfg->stripe_api_version && !stripe_version_ok(cfg->stripe_api_version))
+        problem(p, "STRIPE_API_VERSION: must look like 2026-06-24.dahlia");
 
     cfg->mailgun_api_key = string_or(src, "MAILGUN_API_KEY", "");
     cfg->mailgun_domain = string_or(src, "MAILGUN_DOMAIN", "");
@@ -285,7 +306,13 @@ static void load_integrations(struct usher_config *cfg, const struct source *src
     cfg->task_broker_url = xstrdup(b ? b : "database");
     if (strcmp(cfg->task_broker_url, "database") && strncmp(cfg->task_broker_url, "redis://", 8))
         problem(p, "TASK_BROKER_URL: must be database or a redis:// URL");
+    cfg->task_max_retries = parse_int(src, "TASK_MAX_RETRIES", 3, 0, 100, p);
+    cfg->task_retry_delay = parse_int(src, "TASK_RETRY_DELAY", 30, 1, 86400, p);
+    cfg->task_lease_seconds = parse_int(src, "TASK_LEASE_SECONDS", 60, 2, 3600, p);
+    cfg->worker_concurrency = parse_int(src, "WORKER_CONCURRENCY", 2, 1, 64, p);
     cfg->prometheus_metrics_api_key = string_or(src, "PROMETHEUS_METRICS_API_KEY", "");
+    cfg->http_connect_timeout_ms = parse_int(src, "HTTP_CONNECT_TIMEOUT_MS", 3000, 100, 600000, p);
+    cfg->http_timeout_ms = parse_int(src, "HTTP_TIMEOUT_MS", 10000, 100, 600000, p);
 }
 
 static void load_brand(struct usher_config *cfg, const struct source *src,
@@ -364,6 +391,7 @@ void config_cleanup(struct usher_config *cfg)
         &cfg->oidc_rp_client_id, &cfg->oidc_rp_client_secret, &cfg->keycloak_admin_client_id,
         &cfg->keycloak_admin_client_secret, &cfg->admin_group, &cfg->stripe_secret_key,
         &cfg->stripe_publishable_key, &cfg->stripe_webhook_secret, &cfg->stripe_api_base,
+        &cfg->stripe_api_version,
         &cfg->mailgun_api_key, &cfg->mailgun_domain, &cfg->mailgun_waitlist_address,
         &cfg->mailgun_api_base, &cfg->task_broker_url, &cfg->prometheus_metrics_api_key,
         &cfg->site_name, &cfg->support_email, &cfg->logout_redirect_url, &cfg->brand_color,

@@ -45,6 +45,7 @@ struct usher_config {
     char *stripe_webhook_secret;
     char *stripe_api_base;
     enum checkout_ui stripe_checkout_ui;
+    char *stripe_api_version; /* "" = the client's pinned STRIPE_API_VERSION */
 
     char *mailgun_api_key;
     char *mailgun_domain;
@@ -52,6 +53,12 @@ struct usher_config {
     char *mailgun_api_base;
 
     char *task_broker_url; /* "database" or redis://… */
+    int task_max_retries; /* retries after the first attempt (default policy) */
+    int task_retry_delay; /* seconds before the first retry; doubles each time */
+    int task_lease_seconds; /* a claimed task is another worker's after this without renewal */
+    int worker_concurrency; /* `usher worker` threads */
+    int http_connect_timeout_ms; /* outgoing HTTP (integrations) */
+    int http_timeout_ms;
     char *prometheus_metrics_api_key;
 
     char *site_name;
