@@ -9,7 +9,10 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/task_store.h"
 #include "domain/catalog.h"
+#include "tasks/task_cli.h"
+#include "tasks/worker.h"
 #include "web/server.h"
 
 #include <stdio.h>
@@ -29,6 +32,10 @@ static void usage(FILE *out)
           "  migrate                apply pending database migrations\n"
           "  check                  validate the configuration and reach the database\n"
           "  catalog apply FILE     create or update products, prices, instances, groups\n"
+          "  worker                 run background tasks until SIGTERM\n"
+          "  task list [--failed]   show tasks, newest first\n"
+          "  task retry ID          run a failed task again\n"
+          "  task probe             enqueue a probe task and wait for a worker to run it\n"
           "  version                print the version\n"
           "\n"
           "Configuration comes from the environment and ./.env (see README.md).\n",
@@ -147,7 +154,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "check") &&
-        strcmp(cmd, "catalog")) {
+        strcmp(cmd, "catalog") && strcmp(cmd, "worker") && strcmp(cmd, "task")) {
         fprintf(stderr, "usher: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
@@ -159,6 +166,7 @@ int main(int argc, char **argv)
     }
     if (cfg.debug)
         log_set_level(LOG_DEBUG);
+    task_store_set_default_max_attempts(cfg.task_max_retries + 1);
     int status;
     if (ulfius_global_init() != U_OK) {
         fprintf(stderr, "usher: cannot initialise the HTTP library\n");
@@ -170,6 +178,11 @@ int main(int argc, char **argv)
         status = rc == 0 ? 0 : (rc == USHER_ESCHEMA || rc == USHER_ECONFIG) ? EXIT_USAGE : 1;
     } else if (!strcmp(cmd, "migrate")) {
         status = cmd_migrate(&cfg);
+    } else if (!strcmp(cmd, "worker")) {
+        int rc = task_worker_run(&cfg);
+        status = rc == 0 ? 0 : (rc == USHER_ESCHEMA || rc == USHER_ECONFIG) ? EXIT_USAGE : 1;
+    } else if (!strcmp(cmd, "task")) {
+        status = task_cli_main(&cfg, argc, argv);
     } else if (!strcmp(cmd, "check")) {
         status = cmd_check(&cfg);
     } else {

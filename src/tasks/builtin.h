@@ -1,0 +1,47 @@
+/*
+ * builtin.h — the task handlers Usher ships with no integration behind them.
+ *
+ * cleanup (periodic, hourly): deletes what has outlived its purpose —
+ *   sessions past their idle or absolute timeout; verification codes expired or consumed
+ *   more than a day ago (a day of history is what the send limits look back on); rate-limit
+ *   windows that started more than a day ago (no window is longer); Stripe events processed
+ *   or ignored more than 30 days ago (Stripe resends for up to 30 days, so they are kept at
+ *   least that long; pending and failed events are kept); done tasks finished more than
+ *   30 days ago (failed tasks are kept until retried; outcome counts live in task_outcomes).
+ *
+ * queue_probe: proves that the queue works end to end — `usher task probe` enqueues probes
+ *   and waits until a worker has run them (a deploy smoke test, and what the integration
+ *   tests drive the worker with). Args {"sleep_ms": N} (0..60000) keep it busy that long, to
+ *   see a task survive a stop or a killed worker.
+ */
+#ifndef USHER_TASKS_BUILTIN_H
+#define USHER_TASKS_BUILTIN_H
+
+#include <stdint.h>
+
+struct db_conn;
+struct task_run;
+
+#define TASK_CLEANUP_INTERVAL_SECONDS 3600
+#define CLEANUP_CODE_KEEP_SECONDS 86400
+#define CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS 86400
+#define CLEANUP_STRIPE_EVENT_KEEP_SECONDS (30 * 86400)
+#define CLEANUP_DONE_TASK_KEEP_SECONDS (30 * 86400)
+#define TASK_PROBE_NAME "queue_probe"
+#define TASK_PROBE_SLEEP_MAX_MS 60000
+
+struct cleanup_counts {
+    int64_t sessions;
+    int64_t codes;
+    int64_t rate_limits;
+    int64_t stripe_events;
+    int64_t tasks;
+};
+
+/* The cleanup's deletions as of now, each its own statement (a failure leaves the others). */
+int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *counts);
+
+int task_cleanup(struct task_run *run);
+int task_queue_probe(struct task_run *run);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * cleanup.c — the hourly cleanup job (see builtin.h).
+ */
+#include "tasks/builtin.h"
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "domain/session_store.h"
+#include "tasks/task.h"
+#include "tasks/worker_internal.h"
+
+#include <string.h>
+
+static int delete_before(struct db_conn *conn, const char *sql, int64_t cutoff, int64_t *n)
+{
+    const struct db_param p[] = {DB_INT(cutoff)};
+    return db_exec(conn, sql, p, 1, n);
+}
+
+int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *counts)
+{
+    memset(counts, 0, sizeof *counts);
+    int first = session_purge_expired(conn, now, &counts->sessions);
+    int rc = delete_before(conn,
+                           "DELETE FROM verification_codes WHERE expires_at < $1 "
+                           "OR consumed_at < $1",
+                           now - CLEANUP_CODE_KEEP_SECONDS, &counts->codes);
+    first = first ? first : rc;
+    rc = delete_before(conn, "DELETE FROM rate_limits WHERE window_start < $1",
+                       now - CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS, &counts->rate_limits);
+    first = first ? first : rc;
+    rc = delete_before(conn,
+                       "DELETE FROM stripe_events WHERE status IN ('processed', 'ignored') "
+                       "AND received_at < $1",
+                       now - CLEANUP_STRIPE_EVENT_KEEP_SECONDS, &counts->stripe_events);
+    first = first ? first : rc;
+    rc = delete_before(conn, "DELETE FROM tasks WHERE state = 'done' AND updated_at < $1",
+                       now - CLEANUP_DONE_TASK_KEEP_SECONDS, &counts->tasks);
+    return first ? first : rc;
+}
+
+int task_cleanup(struct task_run *run)
+{
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(run->pool, WORKER_DB_WAIT_MS, &conn);
+    struct cleanup_counts c = {0};
+    if (rc == 0)
+        rc = task_cleanup_run(conn, clock_now(), &c);
+    db_release(conn);
+    if (rc != 0) {
+        task_run_error(run, "cleanup: %s", usher_strerror(rc));
+        return rc;
+    }
+    log_info("msg=\"cleanup\" task=%lld sessions=%lld codes=%lld rate_limits=%lld "
+             "stripe_events=%lld tasks=%lld",
+             (long long)run->id, (long long)c.sessions, (long long)c.codes,
+             (long long)c.rate_limits, (long long)c.stripe_events, (long long)c.tasks);
+    return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * handlers.c — the one place where task handlers and periodic jobs are registered
+ * (see task.h). Each handler lives in its own tasks/<name>.c and is added below with one
+ * line when it lands.
+ */
+#include "core/log.h"
+#include "tasks/builtin.h"
+#include "tasks/task.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+static void must(int rc, const char *name)
+{
+    if (rc != 0) {
+        log_error("msg=\"cannot register task handler\" name=%s", name);
+        abort(); /* a programming error: two handlers under one name, or a bad name */
+    }
+}
+
+void task_register_all(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+
+    /* Built in (tasks/builtin.h). */
+    must(task_schedule_periodic("cleanup", TASK_CLEANUP_INTERVAL_SECONDS, task_cleanup), "cleanup");
+    must(task_register(TASK_PROBE_NAME, task_queue_probe), TASK_PROBE_NAME);
+
+    /*
+     * Registration points (SPEC §8). Handlers that call Keycloak, Stripe or Mailgun are added
+     * here with task_register(name, fn) by the modules that implement them:
+     *   process_stripe_event(event_id)                 long retry schedule (task_store.h)
+     *   sync_user_post_checkout(user_id)               long retry schedule
+     *   send_keycloak_password_reset_email(keycloak_id)
+     *   notify_subscription_canceled(user_id)
+     *   notify_payment_failed(user_id)
+     *   waitlist_add_member(email)
+     * Periodic jobs, with task_schedule_periodic(name, interval_seconds, fn):
+     *   close accounts past their final expiry (SPEC §7)
+     *   assign waiting_capacity seats (SPEC §5)
+     *   reconcile active subscriptions against Stripe, daily (86400)
+     * Until a name is registered, its tasks fail visibly (task.h) instead of vanishing.
+     */
+}

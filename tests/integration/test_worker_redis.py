@@ -1,0 +1,170 @@
+"""`usher worker` on the Redis backend (TASK_BROKER_URL=redis://…), SQLite and PostgreSQL.
+
+Each test starts its own throwaway redis-server on a free loopback port, without
+persistence (`--save '' --appendonly no`), so a restart loses everything Redis held: the
+stream, the consumer group and its pending entries. The tasks table is the record, so
+nothing may be lost and nothing may run twice.
+"""
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port
+from test_worker import (Worker, assert_each_ran_once, enqueue_probes, task_row,  # noqa: F401
+                         wait_for)
+from test_worker import clock, migrated, workers  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                reason="redis-server is not installed")
+
+
+class Redis:
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.dir = tmp_path / "redis"
+        self.dir.mkdir()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self._log = open(self.dir / "redis.log", "ab")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def cli(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                           text=True, timeout=10)
+        return p.stdout.strip()
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(tmp_path).start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def done_count(db):
+    return db.scalar("SELECT count(*) FROM tasks WHERE name = 'queue_probe' AND state = 'done'")
+
+
+def test_redis_two_workers_drain_500_tasks_each_exactly_once(workers, run_usher, db, redis):
+    env = {"TASK_BROKER_URL": redis.url, "WORKER_CONCURRENCY": 2}
+    w1, w2 = workers(env), workers(env)
+    assert "backend=redis" in w1.log
+    enqueue_probes(run_usher, 500)
+    wait_for(lambda: done_count(db) == 500, what="500 probes done")
+    assert_each_ran_once(db, [w1, w2], 500)
+    assert w1.done("queue_probe") and w2.done("queue_probe"), "one worker did all the work"
+    assert db.scalar("SELECT count(*) FROM tasks WHERE relayed_at IS NULL "
+                     "AND name = 'queue_probe'") == 0
+    # Acknowledged entries are deleted: the stream holds no backlog.
+    wait_for(lambda: redis.cli("XLEN", "usher:tasks") == "0", timeout=10, what="an empty stream")
+    w1.stop()
+    w2.stop()
+
+
+def test_redis_restart_mid_run_loses_no_task(workers, run_usher, db, redis):
+    env = {"TASK_BROKER_URL": redis.url, "WORKER_CONCURRENCY": 2}
+    w1, w2 = workers(env), workers(env)
+    enqueue_probes(run_usher, 500, sleep_ms=10)
+    wait_for(lambda: done_count(db) >= 50, what="the first probes")
+    redis.stop()  # everything Redis held is gone: stream, group, pending entries
+    at_restart = done_count(db)
+    time.sleep(1.5)
+    redis.start()
+    wait_for(lambda: done_count(db) == 500, what="all 500 probes after the restart")
+    print(f"probes done when Redis stopped: {at_restart} of 500")
+    assert at_restart < 500, "the restart came too late to test anything"
+    assert_each_ran_once(db, [w1, w2], 500)
+    log = w1.log + w2.log
+    assert "redis unavailable" in log and "redis available again" in log
+    assert "relaying queued tasks again" in log
+    w1.stop()
+    w2.stop()
+
+
+def test_redis_killed_worker_task_is_taken_over(workers, run_usher, db, redis):
+    env = {"TASK_BROKER_URL": redis.url, "WORKER_CONCURRENCY": 1, "TASK_LEASE_SECONDS": 2}
+    victim = workers(env)
+    first, _ = enqueue_probes(run_usher, 1, sleep_ms=4000)
+    wait_for(lambda: (r := task_row(db, first)) and r["state"] == "running",
+             what="the probe to start")
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    rescuer = workers(env)
+    row = wait_for(lambda: (r := task_row(db, first)) and r["state"] == "done" and r,
+                   what="the task to be completed by the second worker")
+    assert row["attempts"] == 2
+    assert row["worker"].split(":")[1] == str(rescuer.proc.pid)
+    assert victim.done("queue_probe") == []
+    assert rescuer.done("queue_probe") == [first]
+    rescuer.stop()
+
+
+def test_redis_retry_is_relayed_when_due(workers, db, redis, clock):
+    now = int(time.time())
+    db.exec("INSERT INTO tasks (name, args, state, attempts, max_attempts, run_at, created_at, "
+            "updated_at) VALUES ('no_such_task', '{}', 'queued', 0, 2, ?, ?, ?)",
+            now - 1, now, now)
+    task_id = db.scalar("SELECT max(id) FROM tasks")
+    w = workers({"TASK_BROKER_URL": redis.url})
+    row = wait_for(lambda: (r := task_row(db, task_id)) and r["attempts"] == 1
+                   and r["state"] == "queued" and r["relayed_at"] is None and r,
+                   what="the first failed attempt")
+    time.sleep(1)
+    assert task_row(db, task_id)["attempts"] == 1, "a delayed retry ran early"
+    clock(row["run_at"] - row["updated_at"] + 1)
+    wait_for(lambda: task_row(db, task_id)["state"] == "failed", timeout=60,
+             what="the retry, then failed")
+    assert task_row(db, task_id)["attempts"] == 2
+    w.stop()
+
+
+def test_redis_unreachable_at_start_then_recovers(workers, run_usher, db, tmp_path):
+    r = Redis(tmp_path)
+    try:
+        w = workers({"TASK_BROKER_URL": r.url})
+        enqueue_probes(run_usher, 5)
+        time.sleep(1.5)
+        assert done_count(db) == 0
+        r.start()
+        wait_for(lambda: done_count(db) == 5, what="the probes once Redis is up")
+        w.stop()
+    finally:
+        r.stop()
