@@ -3,6 +3,7 @@
  *
  * Exit statuses: 0 success, 1 failure at run time, 2 bad usage or configuration.
  */
+#include "check.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -81,45 +82,6 @@ static int cmd_migrate(const struct usher_config *cfg)
     return 0;
 }
 
-static int check_database(const struct usher_config *cfg)
-{
-    struct db_pool *pool = NULL;
-    if (open_pool(cfg, &pool) != 0)
-        return 1;
-    char *dir = xasprintf("%s/migrations", cfg->data_dir);
-    int have = 0, latest = 0;
-    int rc = db_ping(pool);
-    if (rc == 0)
-        rc = db_schema_version(pool, &have);
-    if (rc == 0)
-        rc = db_migrations_latest(pool, dir, &latest);
-    free(dir);
-    db_pool_free(pool);
-    if (rc != 0) {
-        printf("database: FAILED (%s)\n", usher_strerror(rc));
-        return 1;
-    }
-    if (have > latest) {
-        printf("database: FAILED (schema version %d is newer than this program's %d)\n", have,
-               latest);
-        return 1;
-    }
-    printf("database: ok (schema version %d of %d%s)\n", have, latest,
-           have < latest ? "; run usher migrate" : "");
-    return have < latest ? 1 : 0;
-}
-
-static int cmd_check(const struct usher_config *cfg)
-{
-    printf("configuration: ok\n");
-    struct config_problems warnings;
-    config_warnings(cfg, &warnings);
-    for (size_t i = 0; i < warnings.count; i++)
-        printf("warning: %s\n", warnings.items[i]);
-    config_problems_cleanup(&warnings);
-    return check_database(cfg);
-}
-
 static int cmd_catalog(const struct usher_config *cfg, int argc, char **argv)
 {
     if (argc != 4 || strcmp(argv[2], "apply")) {
@@ -184,7 +146,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "task")) {
         status = task_cli_main(&cfg, argc, argv);
     } else if (!strcmp(cmd, "check")) {
-        status = cmd_check(&cfg);
+        status = usher_check(&cfg);
     } else {
         status = cmd_catalog(&cfg, argc, argv);
     }

@@ -48,3 +48,32 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 });
+
+// Onboarding step 2: show the prices of the chosen billing cycle only. Without JavaScript
+// both prices stay visible, each labelled "/ month" or "/ year".
+function usherShowCyclePrices(form) {
+  const chosen = form.querySelector('input[name="billing_cycle"]:checked');
+  if (!chosen) return;
+  form.querySelectorAll(".price[data-cycle]").forEach(function (price) {
+    price.hidden = price.dataset.cycle !== chosen.value;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  const form = document.getElementById("plan-form");
+  if (!form) return;
+  form.querySelectorAll('input[name="billing_cycle"]').forEach(function (radio) {
+    radio.addEventListener("change", function () { usherShowCyclePrices(form); });
+  });
+  usherShowCyclePrices(form);
+});
+
+// Email verification for the checkout (step 4): thin wrappers over the JSON endpoints.
+// Each resolves to {ok, status, data}; data.error holds the message to show when !ok.
+function usherSendCode(email) {
+  return usherPostJson("/onboarding/checkout/send-code/", { email: email });
+}
+
+function usherVerifyCode(email, code) {
+  return usherPostJson("/onboarding/checkout/verify-code/", { email: email, code: code });
+}

@@ -7,6 +7,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "db/db.h"
+#include "domain/codes.h"
+#include "domain/rate_limit.h"
 #include "domain/session_store.h"
 #include "tasks/task.h"
 #include "tasks/worker_internal.h"
@@ -23,13 +25,11 @@ int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *c
 {
     memset(counts, 0, sizeof *counts);
     int first = session_purge_expired(conn, now, &counts->sessions);
-    int rc = delete_before(conn,
-                           "DELETE FROM verification_codes WHERE expires_at < $1 "
-                           "OR consumed_at < $1",
-                           now - CLEANUP_CODE_KEEP_SECONDS, &counts->codes);
+    /* A consumed code expired too (consumed_at <= expires_at), so one rule covers both. */
+    int rc = code_purge(conn, now, &counts->codes);
     first = first ? first : rc;
-    rc = delete_before(conn, "DELETE FROM rate_limits WHERE window_start < $1",
-                       now - CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS, &counts->rate_limits);
+    rc = rate_limit_purge(conn, now - CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS,
+                          &counts->rate_limits);
     first = first ? first : rc;
     rc = delete_before(conn,
                        "DELETE FROM stripe_events WHERE status IN ('processed', 'ignored') "

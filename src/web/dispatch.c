@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "web/access.h"
 #include "web/app.h"
 #include "web/csrf.h"
 #include "web/http_error.h"
@@ -97,6 +98,8 @@ static void run_route(struct web_request *r)
         rc = web_session_load(r);
         if (rc == 0 && changes_state(r))
             rc = web_csrf_check(r);
+        if (rc == 0)
+            rc = web_access_check(r);
         if (rc == 0 && (route->flags & WEB_SESSION))
             rc = web_session_ensure(r);
     }
@@ -181,6 +184,7 @@ int web_dispatch(const struct _u_request *req, struct _u_response *resp, void *u
     } else {
         run_route(&r);
     }
+    web_access_finish(&r);
     web_session_finish(&r);
     security_headers(&r);
     observe(&r, started);

@@ -13,14 +13,26 @@ int web_metrics(struct web_request *r);
 int web_static(struct web_request *r);
 /* brand.c */
 int web_brand_css(struct web_request *r);
+/* dashboard.c */
+int web_dashboard(struct web_request *r);
+int web_account(struct web_request *r);
 /* home.c */
 int web_home(struct web_request *r);
 /* onboarding_start.c */
 int web_onboarding_start(struct web_request *r);
+/* onboarding_plan.c, onboarding_addons.c, onboarding_codes.c */
+int web_onboarding_plan(struct web_request *r);
+int web_onboarding_addons(struct web_request *r);
+int web_onboarding_send_code(struct web_request *r);
+int web_onboarding_verify_code(struct web_request *r);
 /* webhook.c */
 int web_stripe_webhook(struct web_request *r);
 /* waitlist.c */
 int web_waitlist_page(struct web_request *r);
 int web_waitlist_submit(struct web_request *r);
+/* oidc_routes.c */
+int web_oidc_authenticate(struct web_request *r);
+int web_oidc_callback(struct web_request *r);
+int web_logout(struct web_request *r);
 
 #endif

@@ -20,6 +20,7 @@ struct _u_response;
 struct web_app;
 struct web_route;
 struct session;
+struct user;
 
 #define WEB_REQUEST_ID_MAX 64
 
@@ -37,6 +38,8 @@ struct web_request {
     struct session *session; /* NULL when the request has none */
     char *new_cookie;        /* raw id of a session created or rotated now: only ever sent
                               * to the browser, never stored */
+
+    struct user *user;       /* the logged-in user on login/admin routes, else NULL */
 
     /* The reply. */
     int status;

@@ -1,0 +1,430 @@
+/*
+ * onboarding.c — catalog listings for the onboarding steps and the checks on what a visitor
+ * chose (see onboarding.h).
+ */
+#include "domain/onboarding.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "db/db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WAIT_MS 5000
+
+bool onboarding_cycle_valid(const char *cycle)
+{
+    return cycle && (!strcmp(cycle, "monthly") || !strcmp(cycle, "annual"));
+}
+
+static bool slug_valid(const char *slug)
+{
+    size_t n = slug ? strlen(slug) : 0;
+    if (n == 0 || n > ONBOARDING_SLUG_MAX)
+        return false;
+    for (const char *p = slug; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+/* ---- money ----------------------------------------------------------------------------- */
+
+/* Digits after the decimal point (ISO 4217; Stripe's zero-decimal list). */
+static int currency_exponent(const char *cur)
+{
+    static const char *const zero[] = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
+                                       "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"};
+    static const char *const three[] = {"BHD", "JOD", "KWD", "OMR", "TND"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        if (!strcmp(cur, zero[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof three / sizeof three[0]; i++)
+        if (!strcmp(cur, three[i]))
+            return 3;
+    return 2;
+}
+
+static const char *currency_prefix(const char *cur)
+{
+    static const char *const symbols[][2] = {
+        {"USD", "$"},   {"EUR", "€"},  {"GBP", "£"},   {"JPY", "¥"},
+        {"CAD", "CA$"}, {"AUD", "A$"}, {"NZD", "NZ$"},
+    };
+    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++)
+        if (!strcmp(cur, symbols[i][0]))
+            return symbols[i][1];
+    return NULL;
+}
+
+/* "1234567" -> "1,234,567" */
+static void group_thousands(uint64_t v, char *out, size_t size)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 1 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0 && o + 2 < size)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+}
+
+void onboarding_format_amount(int64_t amount, const char *currency, char *out, size_t size)
+{
+    char cur[4] = "USD";
+    if (currency && strlen(currency) == 3)
+        for (int i = 0; i < 3; i++)
+            cur[i] =
+                (char)(currency[i] >= 'a' && currency[i] <= 'z' ? currency[i] - 32 : currency[i]);
+    int exp = currency_exponent(cur);
+    uint64_t scale = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
+    uint64_t a = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
+    char major[48];
+    group_thousands(a / scale, major, sizeof major);
+    char minor[8] = "";
+    if (exp)
+        snprintf(minor, sizeof minor, ".%0*" PRIu64, exp, a % scale);
+    const char *symbol = currency_prefix(cur);
+    if (symbol)
+        snprintf(out, size, "%s%s%s%s", amount < 0 ? "-" : "", symbol, major, minor);
+    else
+        snprintf(out, size, "%s%s %s%s", amount < 0 ? "-" : "", cur, major, minor);
+}
+
+void onboarding_format_price(int64_t amount, const char *currency, const char *cycle, char *out,
+                             size_t size)
+{
+    char money[ONBOARDING_PRICE_TEXT_MAX];
+    onboarding_format_amount(amount, currency, money, sizeof money);
+    snprintf(out, size, "%s / %s", money, cycle && !strcmp(cycle, "annual") ? "year" : "month");
+}
+
+/* ---- listings -------------------------------------------------------------------------- */
+
+#define PRODUCT_COLUMNS                                                              \
+    "SELECT p.id, p.slug, p.name, p.description, p.tagline, p.icon, p.footer_text, " \
+    "p.features, p.is_featured, p.is_coming_soon "                                   \
+    "FROM products p LEFT JOIN products par ON par.id = p.parent_id "
+
+static const char by_page_sql[] =
+    PRODUCT_COLUMNS "WHERE p.is_active AND p.page = $1 ORDER BY p.page, p.display_order, p.name";
+static const char by_parent_sql[] =
+    PRODUCT_COLUMNS "WHERE p.is_active AND p.page = $1 AND par.slug = $2 "
+                    "ORDER BY p.page, p.display_order, p.name";
+static const char by_slug_sql[] = PRODUCT_COLUMNS "WHERE p.is_active AND p.slug = $1";
+
+static const char prices_sql[] =
+    "SELECT r.product_id, r.billing_period, r.amount, r.currency, r.stripe_price_id "
+    "FROM product_prices r JOIN products p ON p.id = r.product_id "
+    "WHERE r.is_active AND p.is_active ORDER BY r.id";
+
+static const char *text_or_empty(const struct db_result *res, int row, int col)
+{
+    const char *s = db_result_text(res, row, col);
+    return s ? s : "";
+}
+
+/* Feature lines, trimmed, without empty ones. */
+static json_t *feature_lines(const char *text)
+{
+    json_t *lines = json_array();
+    const char *p = text;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *s = p;
+        size_t n = len;
+        while (n && (*s == ' ' || *s == '\t' || *s == '\r'))
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+            n--;
+        if (n)
+            json_array_append_new(lines, json_stringn(s, n));
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+    return lines;
+}
+
+static json_t *product_object(const struct db_result *res, int row)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "slug", json_string(text_or_empty(res, row, 1)));
+    json_object_set_new(o, "name", json_string(text_or_empty(res, row, 2)));
+    json_object_set_new(o, "description", json_string(text_or_empty(res, row, 3)));
+    json_object_set_new(o, "tagline", json_string(text_or_empty(res, row, 4)));
+    json_object_set_new(o, "icon", json_string(text_or_empty(res, row, 5)));
+    json_object_set_new(o, "footer_text", json_string(text_or_empty(res, row, 6)));
+    json_object_set_new(o, "features", feature_lines(text_or_empty(res, row, 7)));
+    json_object_set_new(o, "is_featured", json_boolean(db_result_bool(res, row, 8)));
+    json_object_set_new(o, "is_coming_soon", json_boolean(db_result_bool(res, row, 9)));
+    json_object_set_new(o, "prices", json_object());
+    return o;
+}
+
+/* Attaches each product's first active price per cycle. by_id maps "id" -> product. */
+static int attach_prices(struct db_conn *conn, json_t *by_id)
+{
+    struct db_result *res = NULL;
+    int rc = db_query(conn, prices_sql, NULL, 0, &res);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < db_result_rows(res); i++) {
+        json_t *product = json_object_get(by_id, text_or_empty(res, i, 0));
+        const char *cycle = text_or_empty(res, i, 1);
+        if (!product || !onboarding_cycle_valid(cycle))
+            continue;
+        json_t *prices = json_object_get(product, "prices");
+        if (json_object_get(prices, cycle))
+            continue; /* an older price for this cycle came first */
+        int64_t amount = db_result_int(res, i, 2);
+        const char *currency = text_or_empty(res, i, 3);
+        char label[ONBOARDING_PRICE_TEXT_MAX + 16];
+        onboarding_format_price(amount, currency, cycle, label, sizeof label);
+        json_object_set_new(prices, cycle,
+                            json_pack("{s:I, s:s, s:s, s:s}", "amount", (json_int_t)amount,
+                                      "currency", currency, "stripe_price_id",
+                                      text_or_empty(res, i, 4), "label", label));
+    }
+    db_result_free(res);
+    return 0;
+}
+
+static int list_on(struct db_conn *conn, const char *sql, const struct db_param *p, int n,
+                   json_t *list)
+{
+    struct db_result *res = NULL;
+    int rc = db_query(conn, sql, p, n, &res);
+    if (rc != 0)
+        return rc;
+    json_t *by_id = json_object();
+    for (int i = 0; i < db_result_rows(res); i++) {
+        json_t *o = product_object(res, i);
+        json_array_append_new(list, o);
+        json_object_set(by_id, text_or_empty(res, i, 0), o);
+    }
+    db_result_free(res);
+    if (json_array_size(list))
+        rc = attach_prices(conn, by_id);
+    json_decref(by_id);
+    return rc;
+}
+
+static int run_listing(struct db_pool *pool, const char *sql, const struct db_param *p, int n,
+                       json_t **out)
+{
+    *out = NULL;
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, WAIT_MS, &conn);
+    if (rc != 0)
+        return rc;
+    json_t *list = json_array();
+    rc = list_on(conn, sql, p, n, list);
+    db_release(conn);
+    if (rc != 0) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+int onboarding_list(struct db_pool *pool, const char *page, const char *parent_slug, json_t **out)
+{
+    *out = NULL;
+    if (!page || (strcmp(page, "plan") && strcmp(page, "addon") && strcmp(page, "storage")))
+        return USHER_EINVAL;
+    if (parent_slug) {
+        const struct db_param p[] = {DB_TEXT(page), DB_TEXT(parent_slug)};
+        return run_listing(pool, by_parent_sql, p, DB_NPARAMS(p), out);
+    }
+    const struct db_param p[] = {DB_TEXT(page)};
+    return run_listing(pool, by_page_sql, p, DB_NPARAMS(p), out);
+}
+
+int onboarding_product(struct db_pool *pool, const char *slug, json_t **out)
+{
+    *out = NULL;
+    if (!slug_valid(slug))
+        return USHER_ENOTFOUND;
+    const struct db_param p[] = {DB_TEXT(slug)};
+    json_t *list = NULL;
+    int rc = run_listing(pool, by_slug_sql, p, DB_NPARAMS(p), &list);
+    if (rc != 0)
+        return rc;
+    if (json_array_size(list) != 1) {
+        json_decref(list);
+        return USHER_ENOTFOUND;
+    }
+    *out = json_incref(json_array_get(list, 0));
+    json_decref(list);
+    return 0;
+}
+
+/* ---- checks ---------------------------------------------------------------------------- */
+
+struct product_facts {
+    bool found; /* active, with this slug */
+    char name[129];
+    char page[16];
+    char parent[ONBOARDING_SLUG_MAX + 1]; /* "" without a parent */
+    bool coming_soon;
+    bool priced; /* an active price for the cycle */
+};
+
+static int lookup(struct db_conn *conn, const char *slug, const char *cycle,
+                  struct product_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!slug_valid(slug))
+        return 0;
+    const struct db_param p[] = {DB_TEXT(slug), DB_TEXT(cycle)};
+    struct db_result *res = NULL;
+    int rc = db_query(conn,
+                      "SELECT p.name, p.page, p.is_coming_soon, par.slug, "
+                      "(SELECT COUNT(*) FROM product_prices r WHERE r.product_id = p.id AND "
+                      "r.is_active AND r.billing_period = $2) "
+                      "FROM products p LEFT JOIN products par ON par.id = p.parent_id "
+                      "WHERE p.slug = $1 AND p.is_active",
+                      p, DB_NPARAMS(p), &res);
+    if (rc != 0)
+        return rc;
+    if (db_result_rows(res) == 1) {
+        f->found = true;
+        snprintf(f->name, sizeof f->name, "%s", text_or_empty(res, 0, 0));
+        snprintf(f->page, sizeof f->page, "%s", text_or_empty(res, 0, 1));
+        f->coming_soon = db_result_bool(res, 0, 2);
+        snprintf(f->parent, sizeof f->parent, "%s", text_or_empty(res, 0, 3));
+        f->priced = db_result_int(res, 0, 4) > 0;
+    }
+    db_result_free(res);
+    return 0;
+}
+
+/* Checks what every chosen product shares; *error set when refused. */
+static void check_purchasable(const struct product_facts *f, const char *cycle, char **error)
+{
+    if (f->coming_soon)
+        *error = xasprintf("%s is coming soon and can't be chosen yet.", f->name);
+    else if (!f->priced)
+        *error = xasprintf("%s is not available with %s billing.", f->name, cycle);
+}
+
+static int check_plan(struct db_conn *conn, const struct onboarding_choice *c, char **error)
+{
+    if (!c->plan || !*c->plan) {
+        *error = xstrdup("Choose a plan.");
+        return 0;
+    }
+    struct product_facts f;
+    int rc = lookup(conn, c->plan, c->cycle, &f);
+    if (rc != 0)
+        return rc;
+    if (!f.found || strcmp(f.page, "plan"))
+        *error = xstrdup("That plan is not available. Choose one of the plans shown.");
+    else
+        check_purchasable(&f, c->cycle, error);
+    return 0;
+}
+
+/* Every slug of both lists, in order, or NULL (and *error) when one is not a string. */
+static const char **all_slugs(const struct onboarding_choice *c, size_t *n, char **error)
+{
+    size_t na = json_array_size(c->addons), ns = json_array_size(c->storage);
+    *n = na + ns;
+    const char **slugs = xcalloc(*n + 1, sizeof *slugs);
+    for (size_t i = 0; i < *n; i++) {
+        slugs[i] =
+            json_string_value(json_array_get(i < na ? c->addons : c->storage, i < na ? i : i - na));
+        if (!slugs[i]) {
+            *error = xstrdup("One of the chosen add-ons is not available.");
+            free(slugs);
+            return NULL;
+        }
+    }
+    return slugs;
+}
+
+static bool has_duplicates(const char *const *slugs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!strcmp(slugs[i], slugs[j]))
+                return true;
+    return false;
+}
+
+/* Checks slugs[from, to): general add-ons, or the plan's storage add-ons. */
+static int check_addons(struct db_conn *conn, const struct onboarding_choice *c,
+                        const char *const *slugs, size_t from, size_t to, bool storage,
+                        char **error)
+{
+    for (size_t i = from; i < to && !*error; i++) {
+        struct product_facts f;
+        int rc = lookup(conn, slugs[i], c->cycle, &f);
+        if (rc != 0)
+            return rc;
+        bool fits = f.found && !strcmp(f.page, storage ? "storage" : "addon") &&
+                    (!storage || !strcmp(f.parent, c->plan));
+        if (!fits)
+            *error = xstrdup(storage ? "One of the chosen storage options is not available "
+                                       "for your plan."
+                                     : "One of the chosen add-ons is not available.");
+        else
+            check_purchasable(&f, c->cycle, error);
+    }
+    return 0;
+}
+
+static int check_on(struct db_conn *conn, const struct onboarding_choice *c, char **error)
+{
+    if (!onboarding_cycle_valid(c->cycle)) {
+        *error = xstrdup("Choose monthly or annual billing.");
+        return 0;
+    }
+    if ((c->addons && !json_is_array(c->addons)) || (c->storage && !json_is_array(c->storage))) {
+        *error = xstrdup("One of the chosen add-ons is not available.");
+        return 0;
+    }
+    size_t n = 0;
+    const char **slugs = all_slugs(c, &n, error);
+    if (!slugs)
+        return 0;
+    int rc = 0;
+    size_t na = json_array_size(c->addons);
+    if (n > ONBOARDING_MAX_ADDONS)
+        *error = xstrdup("Too many add-ons were chosen.");
+    else if (has_duplicates(slugs, n))
+        *error = xstrdup("Each add-on can be chosen only once.");
+    else
+        rc = check_plan(conn, c, error);
+    if (rc == 0 && !*error)
+        rc = check_addons(conn, c, slugs, 0, na, false, error);
+    if (rc == 0 && !*error)
+        rc = check_addons(conn, c, slugs, na, n, true, error);
+    free(slugs);
+    return rc;
+}
+
+int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, char **error)
+{
+    *error = NULL;
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, WAIT_MS, &conn);
+    if (rc != 0)
+        return rc;
+    rc = check_on(conn, c, error);
+    db_release(conn);
+    if (rc != 0) {
+        free(*error);
+        *error = NULL;
+        return rc;
+    }
+    return *error ? USHER_EINVAL : 0;
+}

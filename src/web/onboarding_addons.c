@@ -1,0 +1,158 @@
+/*
+ * onboarding_addons.c — step 3 of onboarding (SPEC §3): storage add-ons for the chosen plan.
+ *
+ * Without a plan and billing cycle from step 2 the visitor goes back there. When the plan has
+ * no active storage add-ons the step is skipped: straight to the checkout. A POST is checked
+ * as a whole (plan, cycle, the general add-ons from step 2 and the storage add-ons sent now)
+ * by onboarding_check, so a storage add-on of another plan, a general add-on sent as storage,
+ * or a catalog that changed meanwhile is refused with 400 and nothing stored. On success the
+ * session's "onboarding" object gets storage_addons and the combined addons list (general
+ * first, then storage) the checkout sells.
+ */
+#include "core/err.h"
+#include "domain/onboarding.h"
+#include "web/app.h"
+#include "web/handlers.h"
+#include "web/pages.h"
+#include "web/response.h"
+#include "web/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECKOUT_PATH "/onboarding/checkout/"
+
+static json_t *onboarding_state(struct web_request *r)
+{
+    json_t *data = web_session_data(r);
+    json_t *state = json_object_get(data, "onboarding");
+    return json_is_object(state) ? state : NULL;
+}
+
+/* A repeated form field as a JSON array (Ulfius joins repeated fields with ','). */
+static json_t *form_list(struct web_request *r, const char *name)
+{
+    json_t *list = json_array();
+    const char *p = web_form(r, name);
+    while (p && json_array_size(list) <= ONBOARDING_MAX_ADDONS) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        json_t *item = json_stringn(p, n);
+        json_array_append_new(list, item ? item : json_string(""));
+        p = end ? end + 1 : NULL;
+    }
+    return list;
+}
+
+static bool list_has(const json_t *list, const char *slug)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        const char *s = json_string_value(v);
+        if (s && !strcmp(s, slug))
+            return true;
+    }
+    return false;
+}
+
+/* Stores storage (borrowed) and general + storage as the combined list. */
+static void store(struct web_request *r, json_t *state, const json_t *storage)
+{
+    json_t *general = json_object_get(state, "general_addons");
+    json_t *all = json_is_array(general) ? json_deep_copy(general) : json_array();
+    json_array_extend(all, (json_t *)storage);
+    json_object_set_new(state, "storage_addons", json_deep_copy(storage));
+    json_object_set_new(state, "addons", all);
+    web_session_changed(r);
+}
+
+/* Storage products for the template: selectable (priced for the cycle, not coming soon),
+ * checked, and the price text for the chosen cycle. */
+static void decorate(json_t *products, const char *cycle, const json_t *chosen)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(products, i, p) {
+        const char *slug = json_string_value(json_object_get(p, "slug"));
+        json_t *price = json_object_get(json_object_get(p, "prices"), cycle);
+        bool selectable = price && !json_is_true(json_object_get(p, "is_coming_soon"));
+        json_object_set_new(p, "selectable", json_boolean(selectable));
+        json_object_set_new(p, "checked",
+                            json_boolean(selectable && slug && list_has(chosen, slug)));
+        json_object_set_new(
+            p, "price_label",
+            json_string(price ? json_string_value(json_object_get(price, "label")) : ""));
+        json_object_set_new(p, "has_features",
+                            json_boolean(json_array_size(json_object_get(p, "features")) > 0));
+    }
+}
+
+static int show(struct web_request *r, int status, const char *plan, const char *cycle,
+                json_t *products, const json_t *chosen, const char *error)
+{
+    json_t *plan_product = NULL;
+    int rc = onboarding_product(r->app->db, plan, &plan_product);
+    if (rc != 0 && rc != USHER_ENOTFOUND)
+        return rc;
+    decorate(products, cycle, chosen);
+    json_t *ctx = web_page_context(r, "Add storage");
+    const char *plan_name = json_string_value(json_object_get(plan_product, "name"));
+    json_object_set_new(ctx, "plan_name", json_string(plan_name ? plan_name : plan));
+    json_object_set_new(ctx, "cycle_annual", json_boolean(!strcmp(cycle, "annual")));
+    json_object_set(ctx, "storage", products);
+    if (error)
+        json_object_set_new(ctx, "error", json_string(error));
+    web_reply_page(r, status, "onboarding_addons", ctx);
+    json_decref(ctx);
+    json_decref(plan_product);
+    return 0;
+}
+
+static int submit(struct web_request *r, json_t *state, const char *plan, const char *cycle,
+                  json_t *products)
+{
+    json_t *storage = form_list(r, "addons");
+    struct onboarding_choice choice = {.plan = plan,
+                                       .cycle = cycle,
+                                       .addons = json_object_get(state, "general_addons"),
+                                       .storage = storage};
+    char *error = NULL;
+    int rc = onboarding_check(r->app->db, &choice, &error);
+    if (rc == 0) {
+        store(r, state, storage);
+        web_redirect(r, CHECKOUT_PATH);
+    } else if (error) {
+        rc = show(r, 400, plan, cycle, products, storage, error);
+    }
+    free(error);
+    json_decref(storage);
+    return rc;
+}
+
+int web_onboarding_addons(struct web_request *r)
+{
+    json_t *state = onboarding_state(r);
+    const char *plan = json_string_value(json_object_get(state, "plan"));
+    const char *cycle = json_string_value(json_object_get(state, "billing_cycle"));
+    if (!plan || !onboarding_cycle_valid(cycle)) {
+        web_redirect(r, "/onboarding/plan/");
+        return 0;
+    }
+    json_t *products = NULL;
+    int rc = onboarding_list(r->app->db, "storage", plan, &products);
+    if (rc != 0)
+        return rc;
+    if (json_array_size(products) == 0) {
+        json_t *none = json_array();
+        store(r, state, none);
+        json_decref(none);
+        web_redirect(r, CHECKOUT_PATH);
+    } else if (!strcmp(r->method, "POST")) {
+        rc = submit(r, state, plan, cycle, products);
+    } else {
+        rc = show(r, 200, plan, cycle, products, json_object_get(state, "storage_addons"), NULL);
+    }
+    json_decref(products);
+    return rc;
+}

@@ -1,0 +1,103 @@
+"""The dashboard and account pages (SPEC §6) behind a real login through the Keycloak
+double: anonymous redirects, each card rule, admin versus user, banners, and a disabled
+user's old cookie."""
+
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO))
+from devstack.doubles.pytest_plugin import keycloak_double  # noqa: E402,F401 - fixture
+from test_oidc import Login, app, kc  # noqa: E402,F401 - fixtures reused
+
+NOW = 1790000000
+
+
+def seed_catalog(db):
+    db.exec(
+        "INSERT INTO products (id, name, slug, page, provisioner, requires_instance, is_addon, "
+        "standalone_url, description, created_at, updated_at) VALUES "
+        "(1, 'Cloud', 'cloud', 'plan', 'group', true, false, NULL, 'Files and calendars', 1, 1), "
+        "(2, 'Vault', 'vault', 'addon', 'standalone', false, false, "
+        "'https://vault.example.test/', 'Passwords', 1, 1)")
+    db.exec(
+        "INSERT INTO instances (id, product_id, name, base_url, allocated_seats, created_at, "
+        "updated_at) VALUES (1, 1, 'foggy', 'https://foggy.example.test', 1, 1, 1), "
+        "(2, 1, 'cirrus', 'https://cirrus.example.test', 0, 1, 1)")
+
+
+def subscribe(db, username, status="active"):
+    user_id = db.scalar("SELECT id FROM users WHERE username = ?", username)
+    db.exec("UPDATE users SET subscription_status = ? WHERE id = ?", status, user_id)
+    db.exec("INSERT INTO subscription_items (user_id, product_id, stripe_price_id, quantity, "
+               "current_period_end) VALUES (?, 1, 'price_cloud', 1, 1798761600), "
+               "(?, 2, 'price_vault', 1, 1798761600)", user_id, user_id)
+    db.exec("INSERT INTO instance_assignments (user_id, product_id, instance_id, state, "
+               "assigned_at, created_at) VALUES (?, 1, 1, 'active', 1, 1)", user_id)
+    return user_id
+
+
+def test_anonymous_is_sent_to_login(app):
+    for path in ("/dashboard/", "/dashboard/account/"):
+        r = app.client().get(path)
+        assert r.status_code == 303
+        assert r.headers["Location"] == "/oidc/authenticate/?next=" + path
+
+
+def test_new_user_sees_the_empty_state(app):
+    login = Login(app)
+    assert login.run("alice").status_code == 303
+    page = login.client.get("/dashboard/")
+    assert page.status_code == 200
+    assert "Nothing here yet" in page.text
+    assert "/admin/" not in page.text
+
+
+def test_subscriber_sees_assigned_instance_and_standalone_product(app, db):
+    login = Login(app)
+    assert login.run("alice").status_code == 303
+    seed_catalog(db)
+    subscribe(db, "alice")
+    page = login.client.get("/dashboard/")
+    assert page.status_code == 200
+    assert 'href="https://foggy.example.test"' in page.text
+    assert "Foggy" in page.text and "Files and calendars" in page.text
+    assert "cirrus.example.test" not in page.text  # not hers
+    assert 'href="https://vault.example.test/"' in page.text
+    assert "vault.example.test" in page.text
+    account = login.client.get("/dashboard/account/")
+    assert account.status_code == 200
+    assert "alice@usher.test" in account.text and "Alice" in account.text
+    assert "2027-01-01" in account.text  # the renewal date from the cached period end
+
+
+def test_admin_sees_every_active_instance_and_the_admin_card(app, db):
+    seed_catalog(db)
+    login = Login(app)
+    assert login.run("bob").status_code == 303
+    page = login.client.get("/dashboard/")
+    assert "foggy.example.test" in page.text and "cirrus.example.test" in page.text
+    assert 'href="/admin/"' in page.text
+
+
+@pytest.mark.parametrize("status,words", [("past_due", "payment failed"),
+                                          ("canceled", "restore your account")])
+def test_banners(app, db, status, words):
+    seed_catalog(db)
+    login = Login(app)
+    assert login.run("alice").status_code == 303
+    subscribe(db, "alice", status)
+    page = login.client.get("/dashboard/")
+    assert words in page.text
+
+
+def test_deleted_sessions_make_the_old_cookie_anonymous(app, db):
+    login = Login(app)
+    assert login.run("alice").status_code == 303
+    assert login.client.get("/dashboard/").status_code == 200
+    user_id = db.scalar("SELECT id FROM users WHERE username = 'alice'")
+    db.exec("DELETE FROM sessions WHERE user_id = ?", user_id)  # what disabling a user does
+    r = login.client.get("/dashboard/")
+    assert r.status_code == 303 and r.headers["Location"].startswith("/oidc/authenticate/")
