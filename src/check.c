@@ -65,8 +65,8 @@ static char **attribute_names(struct db_pool *pool)
     json_t *keys = NULL;
     int rc = db_acquire(pool, WAIT_MS, &conn);
     if (rc == 0)
-        rc = db_query(conn, "SELECT slug, requires_instance FROM products ORDER BY slug", NULL,
-                      0, &res);
+        rc = db_query(conn, "SELECT slug, requires_instance FROM products ORDER BY slug", NULL, 0,
+                      &res);
     if (rc == 0)
         rc = entitlements_catalog_keys(conn, &keys);
     db_release(conn);
@@ -100,8 +100,8 @@ static int report_profile(struct kc_admin *kc, struct db_pool *pool)
     struct kc_error err = {0};
     int rc = kc_profile_check(kc, (const char *const *)names, &policy, &dropped, &err);
     if (rc < 0)
-        printf("keycloak user profile: FAILED (%s)\n", *err.message ? err.message
-                                                                  : usher_strerror(rc));
+        printf("keycloak user profile: FAILED (%s)\n",
+               *err.message ? err.message : usher_strerror(rc));
     else if (dropped.count)
         printf("warning: keycloak drops %zu Usher attribute(s) (unmanagedAttributePolicy=%s), "
                "e.g. %s; see README \"Keycloak realm setting\"\n",

@@ -141,8 +141,7 @@ static void load_public_url(struct usher_config *cfg, const struct source *src,
     cfg->public_https = strncmp(cfg->public_base_url, "https://", 8) == 0;
 }
 
-static void load_bind(struct usher_config *cfg, const struct source *src,
-                      struct config_problems *p)
+static void load_bind(struct usher_config *cfg, const struct source *src, struct config_problems *p)
 {
     const char *bind = lookup(src, "BIND");
     const char *tailscale = lookup(src, "TAILSCALE_IP");
@@ -241,8 +240,9 @@ static void load_secret(struct usher_config *cfg, const struct source *src,
         key = "usher-demo-secret-key-not-for-production-use-0000";
     }
     if (!key) {
-        problem(p, "SECRET_KEY: required (at least %d characters); set USHER_DEMO=1 for a "
-                   "local demo with a throwaway key",
+        problem(p,
+                "SECRET_KEY: required (at least %d characters); set USHER_DEMO=1 for a "
+                "local demo with a throwaway key",
                 SECRET_KEY_MIN_LEN);
         cfg->secret_key = xstrdup("");
         return;
@@ -386,15 +386,34 @@ void config_warnings(const struct usher_config *cfg, struct config_problems *war
 void config_cleanup(struct usher_config *cfg)
 {
     char **strings[] = {
-        &cfg->secret_key, &cfg->public_base_url, &cfg->public_origin, &cfg->bind_host,
-        &cfg->database_url, &cfg->data_dir, &cfg->keycloak_server_url, &cfg->keycloak_realm,
-        &cfg->oidc_rp_client_id, &cfg->oidc_rp_client_secret, &cfg->keycloak_admin_client_id,
-        &cfg->keycloak_admin_client_secret, &cfg->admin_group, &cfg->stripe_secret_key,
-        &cfg->stripe_publishable_key, &cfg->stripe_webhook_secret, &cfg->stripe_api_base,
+        &cfg->secret_key,
+        &cfg->public_base_url,
+        &cfg->public_origin,
+        &cfg->bind_host,
+        &cfg->database_url,
+        &cfg->data_dir,
+        &cfg->keycloak_server_url,
+        &cfg->keycloak_realm,
+        &cfg->oidc_rp_client_id,
+        &cfg->oidc_rp_client_secret,
+        &cfg->keycloak_admin_client_id,
+        &cfg->keycloak_admin_client_secret,
+        &cfg->admin_group,
+        &cfg->stripe_secret_key,
+        &cfg->stripe_publishable_key,
+        &cfg->stripe_webhook_secret,
+        &cfg->stripe_api_base,
         &cfg->stripe_api_version,
-        &cfg->mailgun_api_key, &cfg->mailgun_domain, &cfg->mailgun_waitlist_address,
-        &cfg->mailgun_api_base, &cfg->task_broker_url, &cfg->prometheus_metrics_api_key,
-        &cfg->site_name, &cfg->support_email, &cfg->logout_redirect_url, &cfg->brand_color,
+        &cfg->mailgun_api_key,
+        &cfg->mailgun_domain,
+        &cfg->mailgun_waitlist_address,
+        &cfg->mailgun_api_base,
+        &cfg->task_broker_url,
+        &cfg->prometheus_metrics_api_key,
+        &cfg->site_name,
+        &cfg->support_email,
+        &cfg->logout_redirect_url,
+        &cfg->brand_color,
         &cfg->logo_url,
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {

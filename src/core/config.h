@@ -23,7 +23,7 @@ struct usher_config {
     bool debug;
     char *public_base_url; /* no trailing slash */
     bool public_https;
-    char *public_origin;   /* scheme://host[:port] of public_base_url */
+    char *public_origin; /* scheme://host[:port] of public_base_url */
     char *bind_host;
     int bind_port;
     char *database_url;

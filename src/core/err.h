@@ -10,16 +10,16 @@
 
 enum usher_err {
     USHER_OK = 0,
-    USHER_EINVAL = -1,     /* bad input: the caller can fix it */
-    USHER_ENOTFOUND = -2,  /* the thing asked for does not exist */
-    USHER_ECONFLICT = -3,  /* a uniqueness or state conflict */
-    USHER_EUPSTREAM = -4,  /* an external system failed or answered badly */
-    USHER_EDB = -5,        /* the database failed or is unreachable */
-    USHER_EIO = -6,        /* a local file or socket failed */
-    USHER_ELIMIT = -7,     /* a size, count or rate limit was exceeded */
+    USHER_EINVAL = -1, /* bad input: the caller can fix it */
+    USHER_ENOTFOUND = -2, /* the thing asked for does not exist */
+    USHER_ECONFLICT = -3, /* a uniqueness or state conflict */
+    USHER_EUPSTREAM = -4, /* an external system failed or answered badly */
+    USHER_EDB = -5, /* the database failed or is unreachable */
+    USHER_EIO = -6, /* a local file or socket failed */
+    USHER_ELIMIT = -7, /* a size, count or rate limit was exceeded */
     USHER_EFORBIDDEN = -8, /* not allowed for this caller */
-    USHER_ECONFIG = -9,    /* configuration missing or malformed */
-    USHER_ESCHEMA = -10,   /* database schema newer than this program */
+    USHER_ECONFIG = -9, /* configuration missing or malformed */
+    USHER_ESCHEMA = -10, /* database schema newer than this program */
 };
 
 /* Returns a short, static, human-readable name for an error code. */

@@ -141,8 +141,8 @@ static int compare_series(const void *a, const void *b)
     return c ? c : strcmp(x->labels, y->labels);
 }
 
-static void render_sample(struct buf *out, const char *name, const char *suffix,
-                          const char *labels, const char *extra, double v)
+static void render_sample(struct buf *out, const char *name, const char *suffix, const char *labels,
+                          const char *extra, double v)
 {
     bool has = labels && *labels;
     bool has_extra = extra && *extra;

@@ -26,7 +26,7 @@
 
 struct mustache_set {
     struct mtemplate **slots; /* cap entries, NULL when free */
-    size_t cap;               /* a power of two, kept at least twice count */
+    size_t cap; /* a power of two, kept at least twice count */
     size_t count;
 };
 

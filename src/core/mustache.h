@@ -27,14 +27,14 @@
 #include <stddef.h>
 
 /* Limits. Templates are our own files, but every input still has a bound. */
-#define MUSTACHE_MAX_SOURCE (1024 * 1024)       /* bytes of one template's source */
-#define MUSTACHE_MAX_NAME 255                   /* bytes of a template name */
-#define MUSTACHE_MAX_TEMPLATES 4096             /* templates in one set */
-#define MUSTACHE_MAX_NESTING 64                 /* open sections/blocks inside one template */
-#define MUSTACHE_MAX_DEPTH 32                   /* partials/parents active in one render */
-#define MUSTACHE_MAX_OUTPUT (16 * 1024 * 1024)  /* bytes one render may append */
-#define MUSTACHE_MAX_STEPS 50000000UL           /* template nodes one render may visit */
-#define MUSTACHE_MAX_DIR_DEPTH 16               /* directory levels under load_dir's root */
+#define MUSTACHE_MAX_SOURCE (1024 * 1024) /* bytes of one template's source */
+#define MUSTACHE_MAX_NAME 255 /* bytes of a template name */
+#define MUSTACHE_MAX_TEMPLATES 4096 /* templates in one set */
+#define MUSTACHE_MAX_NESTING 64 /* open sections/blocks inside one template */
+#define MUSTACHE_MAX_DEPTH 32 /* partials/parents active in one render */
+#define MUSTACHE_MAX_OUTPUT (16 * 1024 * 1024) /* bytes one render may append */
+#define MUSTACHE_MAX_STEPS 50000000UL /* template nodes one render may visit */
+#define MUSTACHE_MAX_DIR_DEPTH 16 /* directory levels under load_dir's root */
 
 struct mustache_set; /* named, compiled templates */
 

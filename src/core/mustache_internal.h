@@ -18,14 +18,14 @@
 #include <stddef.h>
 
 enum mnode_kind {
-    MNODE_TEXT,     /* literal bytes */
-    MNODE_VAR,      /* {{x}}: escaped */
-    MNODE_RAW,      /* {{{x}}} and {{&x}} */
-    MNODE_SECTION,  /* {{#x}}…{{/x}} */
+    MNODE_TEXT, /* literal bytes */
+    MNODE_VAR, /* {{x}}: escaped */
+    MNODE_RAW, /* {{{x}}} and {{&x}} */
+    MNODE_SECTION, /* {{#x}}…{{/x}} */
     MNODE_INVERTED, /* {{^x}}…{{/x}} */
-    MNODE_PARTIAL,  /* {{>x}} */
-    MNODE_PARENT,   /* {{<x}}…{{/x}}: body holds the argument blocks */
-    MNODE_BLOCK,    /* {{$x}}…{{/x}}: a parameter with default body, or an argument */
+    MNODE_PARTIAL, /* {{>x}} */
+    MNODE_PARENT, /* {{<x}}…{{/x}}: body holds the argument blocks */
+    MNODE_BLOCK, /* {{$x}}…{{/x}}: a parameter with default body, or an argument */
 };
 
 struct mnode;
@@ -37,14 +37,14 @@ struct mnode_list {
 
 struct mnode {
     enum mnode_kind kind;
-    bool bol;        /* write the current indentation before this node */
+    bool bol; /* write the current indentation before this node */
     bool standalone; /* blocks: the tag pair stood alone, so an argument gets indented */
-    bool dynamic;    /* partials/parents: the name is looked up in the data ({{>*x}}) */
-    char *str;       /* text bytes, or the tag name as written (NUL-terminated) */
+    bool dynamic; /* partials/parents: the name is looked up in the data ({{>*x}}) */
+    char *str; /* text bytes, or the tag name as written (NUL-terminated) */
     size_t len, cap; /* of str; cap only grows text while parsing */
-    char *path;      /* the name split at dots: nparts NUL-terminated parts; NULL for text */
-    size_t nparts;   /* 0 means "." (the top of the context stack) */
-    char *indent;    /* partials/parents/blocks: indentation the tag carries */
+    char *path; /* the name split at dots: nparts NUL-terminated parts; NULL for text */
+    size_t nparts; /* 0 means "." (the top of the context stack) */
+    char *indent; /* partials/parents/blocks: indentation the tag carries */
     size_t indent_len;
     struct mnode_list body;
 };

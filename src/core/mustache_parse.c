@@ -30,19 +30,19 @@ struct delims {
 };
 
 struct tag {
-    char sigil;      /* 0 variable, or one of & ! = # ^ / > < $ */
-    bool dynamic;    /* the name started with '*' */
+    char sigil; /* 0 variable, or one of & ! = # ^ / > < $ */
+    bool dynamic; /* the name started with '*' */
     const char *key; /* the name, trimmed, without sigil or '*' */
     size_t key_len;
     size_t start, end; /* the whole tag, delimiters included */
 };
 
 struct scope {
-    struct mnode *node;      /* the open section/block/parent; NULL at the root */
+    struct mnode *node; /* the open section/block/parent; NULL at the root */
     struct mnode_list *list; /* where this scope's nodes go */
-    int line;                /* where node was opened */
-    bool pending_bol;        /* the next node begins a line */
-    bool standalone;         /* parents: the pair stands alone, so the close eats its line */
+    int line; /* where node was opened */
+    bool pending_bol; /* the next node begins a line */
+    bool standalone; /* parents: the pair stands alone, so the close eats its line */
 };
 
 struct parser {
@@ -187,8 +187,7 @@ static const char *cut_triple(const struct parser *p, const struct delims *d, si
 }
 
 /* Parses the tag whose opening delimiter is at `at`; returns a static message on error. */
-static const char *cut_tag(const struct parser *p, const struct delims *d, size_t at,
-                           struct tag *t)
+static const char *cut_tag(const struct parser *p, const struct delims *d, size_t at, struct tag *t)
 {
     size_t in = at + d->olen;
     t->start = at;
@@ -338,8 +337,8 @@ static void set_name(struct mnode *n, const struct tag *t)
     n->str = xstrndup(t->key, t->key_len);
     n->len = t->key_len;
     n->dynamic = t->dynamic;
-    bool lookup = n->dynamic || (n->kind != MNODE_PARTIAL && n->kind != MNODE_PARENT &&
-                                 n->kind != MNODE_BLOCK);
+    bool lookup = n->dynamic ||
+                  (n->kind != MNODE_PARTIAL && n->kind != MNODE_PARENT && n->kind != MNODE_BLOCK);
     if (!lookup || strcmp(n->str, ".") == 0)
         return; /* static names and "." need no path */
     n->path = xstrndup(t->key, t->key_len);
@@ -361,16 +360,11 @@ static void set_indent(struct mnode *n, const struct parser *p, size_t a, size_t
 static const char *kind_word(enum mnode_kind k)
 {
     switch (k) {
-    case MNODE_SECTION:
-        return "section";
-    case MNODE_INVERTED:
-        return "inverted section";
-    case MNODE_PARENT:
-        return "parent";
-    case MNODE_BLOCK:
-        return "block";
-    default:
-        return "tag";
+    case MNODE_SECTION: return "section";
+    case MNODE_INVERTED: return "inverted section";
+    case MNODE_PARENT: return "parent";
+    case MNODE_BLOCK: return "block";
+    default: return "tag";
     }
 }
 
@@ -378,7 +372,7 @@ static const char *kind_word(enum mnode_kind k)
 struct verdict {
     bool standalone; /* the tag (or pair) is alone on its line(s) */
     bool rest_blank; /* nothing but whitespace follows the tag on its line */
-    bool ignore;     /* drop the rest of the line */
+    bool ignore; /* drop the rest of the line */
     size_t ind_a, ind_b; /* indentation the tag carries: source range */
 };
 
@@ -424,21 +418,14 @@ static int add_leaf(struct parser *p, const struct tag *t, const struct verdict 
     const char *msg;
     struct mnode *n;
     switch (t->sigil) {
-    case '!':
-        return 0;
-    case '=':
-        msg = parse_delims(t, &p->d);
-        return msg ? fail(p, "%s", msg) : 0;
+    case '!': return 0;
+    case '=': msg = parse_delims(t, &p->d); return msg ? fail(p, "%s", msg) : 0;
     case '>':
         n = append_node(p, MNODE_PARTIAL);
         set_indent(n, p, v->ind_a, v->ind_b);
         break;
-    case '&':
-        n = append_node(p, MNODE_RAW);
-        break;
-    default:
-        n = append_node(p, MNODE_VAR);
-        break;
+    case '&': n = append_node(p, MNODE_RAW); break;
+    default: n = append_node(p, MNODE_VAR); break;
     }
     set_name(n, t);
     return 0;

@@ -34,7 +34,7 @@ struct frame { /* one entry of the context stack */
 };
 
 struct env { /* block overrides visible inside a parent template */
-    const struct env *outer;    /* where the {{<parent}} tag stood; its overrides win */
+    const struct env *outer; /* where the {{<parent}} tag stood; its overrides win */
     const struct mnode *parent; /* the tag; its body holds the argument blocks */
 };
 
@@ -77,18 +77,12 @@ static bool truthy(const json_t *v)
 static const char *escape_for(char c)
 {
     switch (c) {
-    case '&':
-        return "&amp;";
-    case '<':
-        return "&lt;";
-    case '>':
-        return "&gt;";
-    case '"':
-        return "&quot;";
-    case '\'':
-        return "&#39;";
-    default:
-        return NULL;
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    case '\'': return "&#39;";
+    default: return NULL;
     }
 }
 
@@ -129,20 +123,11 @@ static void put_value(struct buf *out, const json_t *v, bool escape)
         else
             buf_append(out, json_string_value(v), json_string_length(v));
         break;
-    case JSON_INTEGER:
-        buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        put_real(out, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        buf_puts(out, "true");
-        break;
-    case JSON_FALSE:
-        buf_puts(out, "false");
-        break;
-    default:
-        break; /* null, objects and arrays have no text form */
+    case JSON_INTEGER: buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+    case JSON_REAL: put_real(out, json_real_value(v)); break;
+    case JSON_TRUE: buf_puts(out, "true"); break;
+    case JSON_FALSE: buf_puts(out, "false"); break;
+    default: break; /* null, objects and arrays have no text form */
     }
 }
 
@@ -240,8 +225,7 @@ static int render_include(struct render *r, const struct mnode *n, const struct 
 }
 
 /* The argument overriding block `name`, outermost first; *def gets the env it was written in. */
-static const struct mnode *find_arg(const struct env *e, const char *name,
-                                    const struct env **def)
+static const struct mnode *find_arg(const struct env *e, const char *name, const struct env **def)
 {
     if (!e)
         return NULL;
@@ -287,22 +271,14 @@ static int render_node(struct render *r, const struct mnode *n, const struct whe
     if (n->bol)
         buf_append(r->out, w->indent, w->indent_len);
     switch (n->kind) {
-    case MNODE_TEXT:
-        render_text(r, n, w);
-        return 0;
+    case MNODE_TEXT: render_text(r, n, w); return 0;
     case MNODE_VAR:
-    case MNODE_RAW:
-        put_value(r->out, lookup(w->ctx, n), n->kind == MNODE_VAR);
-        return 0;
-    case MNODE_SECTION:
-        return render_section(r, n, w);
-    case MNODE_INVERTED:
-        return truthy(lookup(w->ctx, n)) ? 0 : render_list(r, &n->body, w);
+    case MNODE_RAW: put_value(r->out, lookup(w->ctx, n), n->kind == MNODE_VAR); return 0;
+    case MNODE_SECTION: return render_section(r, n, w);
+    case MNODE_INVERTED: return truthy(lookup(w->ctx, n)) ? 0 : render_list(r, &n->body, w);
     case MNODE_PARTIAL:
-    case MNODE_PARENT:
-        return render_include(r, n, w);
-    case MNODE_BLOCK:
-        return render_block(r, n, w);
+    case MNODE_PARENT: return render_include(r, n, w);
+    case MNODE_BLOCK: return render_block(r, n, w);
     }
     return 0;
 }

@@ -29,7 +29,7 @@ enum db_param_type { DB_P_NULL = 0, DB_P_TEXT, DB_P_INT, DB_P_BOOL };
 struct db_param {
     enum db_param_type type;
     const char *text; /* borrowed, DB_P_TEXT */
-    int64_t i;        /* DB_P_INT, DB_P_BOOL (0/1) */
+    int64_t i; /* DB_P_INT, DB_P_BOOL (0/1) */
 };
 
 #define DB_NULL ((struct db_param){.type = DB_P_NULL})
@@ -45,13 +45,13 @@ struct db_conn;
 struct db_result;
 
 struct db_pool_stats {
-    int size;              /* connections the pool may hold */
-    int open;              /* connections currently open */
-    int in_use;            /* connections currently borrowed */
-    uint64_t acquires;     /* successful db_acquire calls */
-    uint64_t waits;        /* acquires that had to wait for a free connection */
-    uint64_t timeouts;     /* acquires that gave up */
-    uint64_t errors;       /* statements that failed with USHER_EDB */
+    int size; /* connections the pool may hold */
+    int open; /* connections currently open */
+    int in_use; /* connections currently borrowed */
+    uint64_t acquires; /* successful db_acquire calls */
+    uint64_t waits; /* acquires that had to wait for a free connection */
+    uint64_t timeouts; /* acquires that gave up */
+    uint64_t errors; /* statements that failed with USHER_EDB */
 };
 
 /*

@@ -48,11 +48,11 @@ bool stmt_cache_put(struct stmt_cache *c, const char *sql, void *stmt);
 
 struct db_conn {
     struct db_pool *pool;
-    void *handle;             /* sqlite3 * or PGconn *; NULL while closed */
-    struct stmt_cache stmts;  /* cleared whenever the handle is closed */
-    unsigned next_stmt_id;    /* PostgreSQL statement names "s<N>" */
-    bool in_use;              /* borrowed; guarded by pool->lock */
-    bool broken;              /* transport failed: close and reopen on next acquire */
+    void *handle; /* sqlite3 * or PGconn *; NULL while closed */
+    struct stmt_cache stmts; /* cleared whenever the handle is closed */
+    unsigned next_stmt_id; /* PostgreSQL statement names "s<N>" */
+    bool in_use; /* borrowed; guarded by pool->lock */
+    bool broken; /* transport failed: close and reopen on next acquire */
 };
 
 enum db_tx_op { DB_TX_OP_BEGIN_READ, DB_TX_OP_BEGIN_WRITE, DB_TX_OP_COMMIT, DB_TX_OP_ROLLBACK };
@@ -68,8 +68,8 @@ struct db_driver {
     /* Cheap check at acquire that an idle open handle is still usable. */
     bool (*alive)(struct db_conn *conn);
     /* One statement with parameters; out (may be NULL) gets the rows. */
-    int (*run)(struct db_conn *conn, const char *sql, const struct db_param *params,
-               int nparams, int64_t *affected, struct db_result **out);
+    int (*run)(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,
+               int64_t *affected, struct db_result **out);
     int (*script)(struct db_conn *conn, const char *sql);
     int (*tx)(struct db_conn *conn, enum db_tx_op op);
     bool (*in_tx)(struct db_conn *conn);
@@ -98,7 +98,7 @@ struct db_pool {
 struct db_result {
     int rows;
     int cols;
-    void *pg;     /* PGresult *, kept as is (PostgreSQL) */
+    void *pg; /* PGresult *, kept as is (PostgreSQL) */
     char **names; /* column names (SQLite) */
     size_t *offs;
     char *text;

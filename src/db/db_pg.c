@@ -110,11 +110,11 @@ static int pg_open(struct db_conn *conn)
     /* Entries before "dbname" are defaults the URL may override. Keepalives and the TCP
      * user timeout turn a silently vanished server (no RST) into an error in seconds
      * instead of a statement hanging for the kernel's default of many minutes. */
-    const char *const keys[] = {"connect_timeout", "application_name", "keepalives_idle",
-                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                                "dbname", NULL};
-    const char *const vals[] = {PG_CONNECT_TIMEOUT_S, "usher", "30", "10", "3", "20000",
-                                pp->url, NULL};
+    const char *const keys[] = {
+        "connect_timeout",  "application_name", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *const vals[] = {
+        PG_CONNECT_TIMEOUT_S, "usher", "30", "10", "3", "20000", pp->url, NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK)
         return connect_failed(conn, pg);
@@ -249,8 +249,8 @@ static struct db_result *wrap_result(PGresult *r)
     return res;
 }
 
-static int pg_run(struct db_conn *conn, const char *sql, const struct db_param *params,
-                  int nparams, int64_t *affected, struct db_result **out)
+static int pg_run(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,
+                  int64_t *affected, struct db_result **out)
 {
     const char *name = NULL;
     const char **values = format_params(params, nparams);

@@ -67,8 +67,7 @@ static int make_parent_dirs(const char *path)
             continue;
         *p = '\0';
         if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-            log_error("msg=\"cannot create database directory\" dir=\"%s\" errno=%d", dir,
-                      errno);
+            log_error("msg=\"cannot create database directory\" dir=\"%s\" errno=%d", dir, errno);
             rc = USHER_EIO;
         }
         *p = '/';
@@ -82,8 +81,8 @@ static int parse_url(struct sqlite_pool *sp, const char *url)
     sp->flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (strcmp(url, "sqlite::memory:") == 0) {
         sp->flags |= SQLITE_OPEN_URI;
-        sp->filename = xasprintf("file:usher_mem_%ld_%u?mode=memory&cache=shared",
-                                 (long)getpid(), atomic_fetch_add(&memory_seq, 1));
+        sp->filename = xasprintf("file:usher_mem_%ld_%u?mode=memory&cache=shared", (long)getpid(),
+                                 atomic_fetch_add(&memory_seq, 1));
         return open_handle(sp->filename, sp->flags, &sp->anchor);
     }
     /* "sqlite:///rel/path" and "sqlite:////abs/path": the path follows "sqlite:///". */
@@ -142,8 +141,7 @@ static int map_error(struct db_conn *conn, int rc)
     case SQLITE_CONSTRAINT_ROWID:
         log_debug("msg=\"sqlite constraint\" error=\"%s\"", sqlite3_errmsg(db));
         return USHER_ECONFLICT;
-    default:
-        break;
+    default: break;
     }
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         log_debug("msg=\"sqlite constraint\" error=\"%s\"", sqlite3_errmsg(db));
@@ -252,10 +250,8 @@ static int bind_one(sqlite3_stmt *st, int idx, const struct db_param *p)
          * before the call returns. */
         return sqlite3_bind_text(st, idx, p->text, -1, SQLITE_STATIC);
     case DB_P_INT:
-    case DB_P_BOOL:
-        return sqlite3_bind_int64(st, idx, (sqlite3_int64)p->i);
-    case DB_P_NULL:
-        return sqlite3_bind_null(st, idx);
+    case DB_P_BOOL: return sqlite3_bind_int64(st, idx, (sqlite3_int64)p->i);
+    case DB_P_NULL: return sqlite3_bind_null(st, idx);
     }
     return SQLITE_MISUSE;
 }
@@ -333,8 +329,7 @@ static struct db_result *collector_finish(struct collector *c)
     return c->res;
 }
 
-static int step_all(struct db_conn *conn, sqlite3_stmt *st, struct db_result **out,
-                    int64_t *rows)
+static int step_all(struct db_conn *conn, sqlite3_stmt *st, struct db_result **out, int64_t *rows)
 {
     struct collector col = {0};
     if (out)
@@ -365,8 +360,8 @@ static int step_all(struct db_conn *conn, sqlite3_stmt *st, struct db_result **o
     return 0;
 }
 
-static int sq_run(struct db_conn *conn, const char *sql, const struct db_param *params,
-                  int nparams, int64_t *affected, struct db_result **out)
+static int sq_run(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,
+                  int64_t *affected, struct db_result **out)
 {
     sqlite3_stmt *st = NULL;
     bool cached = false;

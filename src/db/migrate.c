@@ -27,7 +27,7 @@
 /* Any constant works as long as nothing else in the database uses it: "usher" in ASCII. */
 #define MIGRATE_LOCK_SQL "SELECT pg_advisory_xact_lock(504136476018)"
 #define MIGRATE_ACQUIRE_MS 10000
-#define MIGRATE_MAX_FILES 10000            /* four digits */
+#define MIGRATE_MAX_FILES 10000 /* four digits */
 #define MIGRATE_MAX_BYTES (8 * 1024 * 1024) /* a migration is a schema change, not data */
 #define MIGRATE_MAX_NAME 200
 
@@ -100,8 +100,7 @@ static int check_duplicates(const struct migration_set *set)
 {
     for (int i = 1; i < set->count; i++) {
         if (set->items[i].version == set->items[i - 1].version) {
-            log_error("msg=\"duplicate migration version\" version=%04d",
-                      set->items[i].version);
+            log_error("msg=\"duplicate migration version\" version=%04d", set->items[i].version);
             return USHER_ECONFIG;
         }
     }
@@ -182,8 +181,8 @@ static int ensure_table(struct db_conn *conn)
 static int max_version(struct db_conn *conn, int *version)
 {
     struct db_result *res = NULL;
-    int rc = db_query(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL, 0,
-                      &res);
+    int rc =
+        db_query(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL, 0, &res);
     *version = rc == 0 ? (int)db_result_int(res, 0, 0) : 0;
     db_result_free(res);
     return rc;
@@ -193,8 +192,8 @@ static int is_applied(struct db_conn *conn, int version, bool *applied)
 {
     struct db_result *res = NULL;
     struct db_param p[] = {DB_INT(version)};
-    int rc = db_query(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", p,
-                      DB_NPARAMS(p), &res);
+    int rc = db_query(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", p, DB_NPARAMS(p),
+                      &res);
     *applied = rc == 0 && db_result_rows(res) > 0;
     db_result_free(res);
     return rc;
@@ -257,8 +256,8 @@ static int apply_pending(struct db_conn *conn, const struct migration_set *set, 
     if (rc < 0)
         return rc;
     if (current > latest_of(set)) {
-        log_error("msg=\"database schema version %d is newer than this program (%d)\"",
-                  current, latest_of(set));
+        log_error("msg=\"database schema version %d is newer than this program (%d)\"", current,
+                  latest_of(set));
         return USHER_ESCHEMA;
     }
     for (int i = 0; i < set->count && rc == 0; i++) {

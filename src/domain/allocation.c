@@ -49,8 +49,7 @@ static int read_current(struct db_conn *conn, int64_t user_id, int64_t product_i
     cur->exists = db_result_rows(res) > 0;
     cur->instance_id = cur->exists ? db_result_int(res, 0, 1) : 0;
     cur->waiting = cur->exists && cur->instance_id == 0;
-    cur->active_on_live_instance = cur->exists && cur->instance_id &&
-                                   db_result_bool(res, 0, 2);
+    cur->active_on_live_instance = cur->exists && cur->instance_id && db_result_bool(res, 0, 2);
     db_result_free(res);
     return 0;
 }
@@ -89,10 +88,12 @@ static int take_best_seat(struct db_conn *conn, int64_t product_id, int64_t now,
 static int record(struct db_conn *conn, int64_t user_id, int64_t product_id, int64_t instance_id,
                   int64_t now)
 {
-    const struct db_param p[] = {DB_INT(user_id), DB_INT(product_id),
+    const struct db_param p[] = {DB_INT(user_id),
+                                 DB_INT(product_id),
                                  instance_id ? DB_INT(instance_id) : DB_NULL,
                                  DB_TEXT(instance_id ? "active" : "waiting_capacity"),
-                                 instance_id ? DB_INT(now) : DB_NULL, DB_INT(now)};
+                                 instance_id ? DB_INT(now) : DB_NULL,
+                                 DB_INT(now)};
     return db_exec(conn,
                    "INSERT INTO instance_assignments (user_id, product_id, instance_id, state, "
                    "assigned_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
@@ -226,8 +227,7 @@ static int manual_body(struct db_conn *conn, void *arg)
     return rc;
 }
 
-int alloc_assign_manual(struct db_pool *pool, int64_t user_id, int64_t instance_id,
-                        int64_t now)
+int alloc_assign_manual(struct db_pool *pool, int64_t user_id, int64_t instance_id, int64_t now)
 {
     struct assign_args a = {.user_id = user_id, .instance_id = instance_id, .now = now};
     return in_write_tx(pool, manual_body, &a);

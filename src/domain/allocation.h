@@ -21,14 +21,14 @@ struct db_pool;
 
 enum alloc_outcome {
     ALLOC_ALREADY_ASSIGNED = 1, /* an active seat on an active instance existed */
-    ALLOC_ASSIGNED = 2,         /* a seat was taken now */
-    ALLOC_WAITING = 3,          /* no capacity: recorded as waiting_capacity */
+    ALLOC_ASSIGNED = 2, /* a seat was taken now */
+    ALLOC_WAITING = 3, /* no capacity: recorded as waiting_capacity */
 };
 
 struct alloc_result {
     enum alloc_outcome outcome;
     int64_t instance_id; /* 0 when waiting */
-    int was_waiting;     /* the seat had been waiting before this call */
+    int was_waiting; /* the seat had been waiting before this call */
 };
 
 /* Makes sure the user holds a seat for the product (one that requires an instance). */
@@ -39,8 +39,7 @@ int alloc_assign(struct db_pool *pool, int64_t user_id, int64_t product_id, int6
 int alloc_release(struct db_pool *pool, int64_t user_id, int64_t product_id);
 /* An administrator's choice of instance: may exceed allocation_cap, never hard_cap
  * (USHER_ELIMIT). Moves an existing seat of the same product. */
-int alloc_assign_manual(struct db_pool *pool, int64_t user_id, int64_t instance_id,
-                        int64_t now);
+int alloc_assign_manual(struct db_pool *pool, int64_t user_id, int64_t instance_id, int64_t now);
 /* Tries to seat every waiting assignment, oldest first; *assigned gets how many got one. */
 int alloc_fill_waiting(struct db_pool *pool, int64_t now, int *assigned);
 /* Number of assignments waiting for capacity (metrics, admin). */

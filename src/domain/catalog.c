@@ -44,9 +44,9 @@
 #define MAX_AMOUNT 1000000000000LL /* ten billion in major units: a typo, not a price */
 
 /* String field flags. */
-#define F_REQUIRED 1u  /* absent is an error */
-#define F_NULLABLE 2u  /* JSON null means "none" (NULL) */
-#define F_NONEMPTY 4u  /* "" is an error */
+#define F_REQUIRED 1u /* absent is an error */
+#define F_NULLABLE 2u /* JSON null means "none" (NULL) */
+#define F_NONEMPTY 4u /* "" is an error */
 #define F_MULTILINE 8u /* newlines and tabs allowed */
 
 struct vctx {
@@ -114,7 +114,7 @@ static int check_keys(struct vctx *v, const json_t *obj, const char *base,
 {
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach ((json_t *)obj, key, val) {
         (void)val;
         bool known = false;
         for (const char *const *a = allowed; *a && !known; a++)
@@ -152,8 +152,8 @@ static int get_string(struct vctx *v, const json_t *obj, const char *base, const
     return 0;
 }
 
-static int get_bool(struct vctx *v, const json_t *obj, const char *base, const char *key,
-                    bool def, bool *out)
+static int get_bool(struct vctx *v, const json_t *obj, const char *base, const char *key, bool def,
+                    bool *out)
 {
     const json_t *j = json_object_get(obj, key);
     if (!j) {
@@ -181,8 +181,7 @@ static int get_int(struct vctx *v, const json_t *obj, const char *base, const ch
         return fail(v, base, key, "must be an integer");
     json_int_t i = json_integer_value(j);
     if (i < min || i > max)
-        return fail(v, base, key, "must be between %lld and %lld", (long long)min,
-                    (long long)max);
+        return fail(v, base, key, "must be between %lld and %lld", (long long)min, (long long)max);
     *out = (int64_t)i;
     return 0;
 }
@@ -280,7 +279,7 @@ static int parse_groups(struct vctx *v, const json_t *root, struct catalog_doc *
     d->groups = xcalloc(json_array_size(arr) + 1, sizeof(*d->groups));
     size_t i;
     const json_t *g;
-    json_array_foreach(arr, i, g) {
+    json_array_foreach (arr, i, g) {
         char path[48];
         snprintf(path, sizeof(path), "groups[%zu]", i);
         if (!json_is_string(g))
@@ -300,19 +299,35 @@ static int parse_groups(struct vctx *v, const json_t *root, struct catalog_doc *
 
 /* ---- products ---------------------------------------------------------------------------- */
 
-static const char *const product_keys[] = {
-    "slug", "name", "stripe_product_id", "description", "dashboard_name",
-    "dashboard_description", "icon", "parent", "is_addon", "requires_instance",
-    "standalone_url", "page", "display_order", "is_coming_soon", "is_featured", "tagline",
-    "features", "footer_text", "provisioner", "is_active", "prices", NULL};
+static const char *const product_keys[] = {"slug",
+                                           "name",
+                                           "stripe_product_id",
+                                           "description",
+                                           "dashboard_name",
+                                           "dashboard_description",
+                                           "icon",
+                                           "parent",
+                                           "is_addon",
+                                           "requires_instance",
+                                           "standalone_url",
+                                           "page",
+                                           "display_order",
+                                           "is_coming_soon",
+                                           "is_featured",
+                                           "tagline",
+                                           "features",
+                                           "footer_text",
+                                           "provisioner",
+                                           "is_active",
+                                           "prices",
+                                           NULL};
 
 static const char *const price_keys[] = {"stripe_price_id", "billing_period", "amount", "currency",
-                                         "is_active", "entitlements", NULL};
+                                         "is_active",       "entitlements",   NULL};
 
 /* Numeric grants are summed over a subscription and string grants copied, so only those two
  * kinds make sense; the text is stored canonical so re-applying compares equal. */
-static int parse_entitlements(struct vctx *v, const json_t *price, const char *base,
-                              char **out)
+static int parse_entitlements(struct vctx *v, const json_t *price, const char *base, char **out)
 {
     const json_t *e = json_object_get(price, "entitlements");
     *out = NULL;
@@ -324,7 +339,7 @@ static int parse_entitlements(struct vctx *v, const json_t *price, const char *b
         return fail(v, base, "entitlements", "must have at most %d grants", MAX_ENTITLEMENTS);
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)e, key, val) {
+    json_object_foreach ((json_t *)e, key, val) {
         char path[160];
         snprintf(path, sizeof(path), "%s.entitlements", base);
         if (!*key || strlen(key) > MAX_ENTITLEMENT_KEY || !all_chars_in(key, LOWER_DIGITS "_"))
@@ -347,8 +362,7 @@ static int parse_entitlements(struct vctx *v, const json_t *price, const char *b
     return 0;
 }
 
-static int parse_price(struct vctx *v, const json_t *j, const char *base,
-                       struct catalog_price *p)
+static int parse_price(struct vctx *v, const json_t *j, const char *base, struct catalog_price *p)
 {
     if (!json_is_object(j))
         return fail(v, base, NULL, "must be an object");
@@ -378,7 +392,7 @@ static int parse_features(struct vctx *v, const json_t *j, const char *base, cha
         return rc;
     size_t total = 1, i;
     const json_t *line;
-    json_array_foreach(arr, i, line) {
+    json_array_foreach (arr, i, line) {
         char path[96];
         snprintf(path, sizeof(path), "%s.features[%zu]", base, i);
         if (!json_is_string(line))
@@ -390,7 +404,7 @@ static int parse_features(struct vctx *v, const json_t *j, const char *base, cha
     }
     char *text = xmalloc(total), *w = text;
     *w = '\0';
-    json_array_foreach(arr, i, line) {
+    json_array_foreach (arr, i, line) {
         size_t n = strlen(json_string_value(line));
         if (i > 0)
             *w++ = '\n';
@@ -411,8 +425,7 @@ static int parse_product_text(struct vctx *v, const json_t *j, const char *base,
     if (rc == 0)
         rc = get_stripe_id(v, j, base, "stripe_product_id", F_NULLABLE, &p->stripe_product_id);
     if (rc == 0)
-        rc = get_string(v, j, base, "description", F_MULTILINE, "", MAX_LONG_TEXT,
-                        &p->description);
+        rc = get_string(v, j, base, "description", F_MULTILINE, "", MAX_LONG_TEXT, &p->description);
     if (rc == 0)
         rc = get_string(v, j, base, "dashboard_name", 0, "", 128, &p->dashboard_name);
     if (rc == 0)
@@ -476,7 +489,7 @@ static int parse_prices(struct vctx *v, const json_t *j, const char *base,
     p->prices = xcalloc(json_array_size(arr) + 1, sizeof(*p->prices));
     size_t i;
     const json_t *pj;
-    json_array_foreach(arr, i, pj) {
+    json_array_foreach (arr, i, pj) {
         char path[96];
         snprintf(path, sizeof(path), "%s.prices[%zu]", base, i);
         struct catalog_price *pr = &p->prices[p->nprices++];
@@ -553,7 +566,7 @@ static int parse_products(struct vctx *v, const json_t *root, struct catalog_doc
     d->products = xcalloc(json_array_size(arr) + 1, sizeof(*d->products));
     size_t i;
     const json_t *pj;
-    json_array_foreach(arr, i, pj) {
+    json_array_foreach (arr, i, pj) {
         char path[48];
         snprintf(path, sizeof(path), "products[%zu]", i);
         rc = parse_product(v, pj, path, &d->products[d->nproducts++]);
@@ -566,8 +579,8 @@ static int parse_products(struct vctx *v, const json_t *root, struct catalog_doc
 /* ---- instances --------------------------------------------------------------------------- */
 
 static const char *const instance_keys[] = {
-    "product", "name", "base_url", "api_key", "groups", "soft_cap", "allocation_cap",
-    "hard_cap", "is_active", "auto_allocate", NULL};
+    "product",        "name",     "base_url",  "api_key",       "groups", "soft_cap",
+    "allocation_cap", "hard_cap", "is_active", "auto_allocate", NULL};
 
 static int parse_instance_groups(struct vctx *v, const json_t *j, const char *base,
                                  struct catalog_instance *in)
@@ -579,7 +592,7 @@ static int parse_instance_groups(struct vctx *v, const json_t *j, const char *ba
     in->groups = xcalloc(json_array_size(arr) + 1, sizeof(*in->groups));
     size_t i;
     const json_t *g;
-    json_array_foreach(arr, i, g) {
+    json_array_foreach (arr, i, g) {
         char path[96];
         snprintf(path, sizeof(path), "%s.groups[%zu]", base, i);
         if (!json_is_string(g) || !is_group_name(json_string_value(g)))
@@ -638,7 +651,7 @@ static int parse_instances(struct vctx *v, const json_t *root, struct catalog_do
     d->instances = xcalloc(json_array_size(arr) + 1, sizeof(*d->instances));
     size_t i;
     const json_t *ij;
-    json_array_foreach(arr, i, ij) {
+    json_array_foreach (arr, i, ij) {
         char path[48];
         snprintf(path, sizeof(path), "instances[%zu]", i);
         struct catalog_instance *in = &d->instances[d->ninstances++];
@@ -716,8 +729,7 @@ static int apply(struct db_pool *pool, const json_t *doc, const char *source,
     return rc;
 }
 
-int catalog_apply_json(struct db_pool *pool, const json_t *doc,
-                       struct catalog_apply_report *report)
+int catalog_apply_json(struct db_pool *pool, const json_t *doc, struct catalog_apply_report *report)
 {
     memset(report, 0, sizeof(*report));
     return apply(pool, doc, NULL, report);
@@ -744,8 +756,7 @@ static int read_file(const char *path, struct catalog_apply_report *report, char
     return 0;
 }
 
-int catalog_apply_file(struct db_pool *pool, const char *path,
-                       struct catalog_apply_report *report)
+int catalog_apply_file(struct db_pool *pool, const char *path, struct catalog_apply_report *report)
 {
     char *data = NULL;
     size_t len = 0;

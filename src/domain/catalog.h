@@ -47,8 +47,7 @@ struct catalog_apply_report {
  * is larger than CATALOG_MAX_FILE_BYTES; USHER_ECONFLICT / USHER_EDB when the database
  * refused (nothing written).
  */
-int catalog_apply_file(struct db_pool *pool, const char *path,
-                       struct catalog_apply_report *report);
+int catalog_apply_file(struct db_pool *pool, const char *path, struct catalog_apply_report *report);
 
 /* Same as catalog_apply_file for an already parsed document (borrowed). */
 int catalog_apply_json(struct db_pool *pool, const json_t *doc,

@@ -66,8 +66,7 @@ struct wctx {
     enum outcome *product_outcome;
 };
 
-__attribute__((format(printf, 3, 4))) static int werr(struct wctx *w, int rc, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int werr(struct wctx *w, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -100,14 +99,10 @@ static bool cell_equals(const struct db_result *res, int col, const struct db_pa
 {
     bool null = db_result_is_null(res, 0, col);
     switch (p->type) {
-    case DB_P_NULL:
-        return null;
-    case DB_P_TEXT:
-        return !null && strcmp(db_result_text(res, 0, col), p->text) == 0;
-    case DB_P_INT:
-        return !null && db_result_int(res, 0, col) == p->i;
-    case DB_P_BOOL:
-        return !null && db_result_bool(res, 0, col) == (p->i != 0);
+    case DB_P_NULL: return null;
+    case DB_P_TEXT: return !null && strcmp(db_result_text(res, 0, col), p->text) == 0;
+    case DB_P_INT: return !null && db_result_int(res, 0, col) == p->i;
+    case DB_P_BOOL: return !null && db_result_bool(res, 0, col) == (p->i != 0);
     }
     return false;
 }
@@ -228,9 +223,8 @@ static void known_cleanup(struct wctx *w)
 static int load_known(struct wctx *w)
 {
     struct db_result *res = NULL;
-    int rc = db_query(w->conn,
-                      "SELECT id, slug, name, parent_id, requires_instance FROM products", NULL,
-                      0, &res);
+    int rc = db_query(w->conn, "SELECT id, slug, name, parent_id, requires_instance FROM products",
+                      NULL, 0, &res);
     if (rc != 0)
         return werr(w, rc, "reading products: %s", usher_strerror(rc));
     int rows = db_result_rows(res);
@@ -376,8 +370,12 @@ static int write_product(struct wctx *w, size_t i, int64_t parent_id)
         {"provisioner", DB_TEXT(p->provisioner)},
         {"is_active", DB_BOOL(p->is_active)},
     };
-    const struct upsert u = {.table = "products", .key = key, .nkey = 1, .cols = cols,
-                             .ncols = DB_NPARAMS(cols), .stamped = true};
+    const struct upsert u = {.table = "products",
+                             .key = key,
+                             .nkey = 1,
+                             .cols = cols,
+                             .ncols = DB_NPARAMS(cols),
+                             .stamped = true};
     int rc = upsert(w->conn, &u, w->now, &w->product_ids[i], &w->product_outcome[i]);
     if (rc != 0) {
         char path[48];
@@ -435,8 +433,12 @@ static int write_prices(struct wctx *w, size_t i)
             {"is_active", DB_BOOL(pr->is_active)},
             {"entitlements", DB_TEXT_OR_NULL(pr->entitlements)},
         };
-        const struct upsert u = {.table = "product_prices", .key = key, .nkey = 1, .cols = cols,
-                                 .ncols = DB_NPARAMS(cols), .stamped = true};
+        const struct upsert u = {.table = "product_prices",
+                                 .key = key,
+                                 .nkey = 1,
+                                 .cols = cols,
+                                 .ncols = DB_NPARAMS(cols),
+                                 .stamped = true};
         int64_t id;
         enum outcome o;
         int rc = upsert(w->conn, &u, w->now, &id, &o);
@@ -539,9 +541,9 @@ static int sync_instance_groups(struct wctx *w, size_t i, int64_t instance_id, b
         if (id_in(want, in->ngroups, have[r]))
             continue;
         const struct db_param p[] = {DB_INT(instance_id), DB_INT(have[r])};
-        rc = db_exec(w->conn,
-                     "DELETE FROM instance_groups WHERE instance_id = $1 AND group_id = $2", p, 2,
-                     NULL);
+        rc =
+            db_exec(w->conn, "DELETE FROM instance_groups WHERE instance_id = $1 AND group_id = $2",
+                    p, 2, NULL);
         *changed = true;
     }
     for (size_t g = 0; g < in->ngroups && rc == 0; g++) {
@@ -619,8 +621,8 @@ static int write_instance(struct wctx *w, size_t i)
     int ncols = 6;
     if (in->api_key_given)
         cols[ncols++] = (struct col){"api_key", DB_TEXT_OR_NULL(in->api_key)};
-    const struct upsert u = {.table = "instances", .key = key, .nkey = 2, .cols = cols,
-                             .ncols = ncols, .stamped = true};
+    const struct upsert u = {
+        .table = "instances", .key = key, .nkey = 2, .cols = cols, .ncols = ncols, .stamped = true};
     rc = upsert(w->conn, &u, w->now, &id, &o);
     if (rc != 0) {
         char path[48];
@@ -649,8 +651,8 @@ static int write_instance(struct wctx *w, size_t i)
 
 static json_t *counts_json(const struct catalog_counts *c)
 {
-    return json_pack("{s:i, s:i, s:i}", "created", c->created, "updated", c->updated,
-                     "unchanged", c->unchanged);
+    return json_pack("{s:i, s:i, s:i}", "created", c->created, "updated", c->updated, "unchanged",
+                     c->unchanged);
 }
 
 static int write_audit(struct wctx *w, const char *source)

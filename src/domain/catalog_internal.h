@@ -21,9 +21,9 @@
 
 struct catalog_price {
     const char *stripe_price_id; /* borrowed */
-    const char *billing_period;  /* borrowed; "monthly" | "annual" */
-    int64_t amount;              /* minor units */
-    const char *currency;        /* borrowed; three uppercase letters */
+    const char *billing_period; /* borrowed; "monthly" | "annual" */
+    int64_t amount; /* minor units */
+    const char *currency; /* borrowed; three uppercase letters */
     bool is_active;
     char *entitlements; /* owned; canonical JSON (compact, sorted keys) or NULL */
 };

@@ -45,11 +45,10 @@ static int add_rows(json_t *cards, const struct db_result *res, bool url_host_as
             dashboard_url_host(db_result_text(res, r, 2), name, sizeof name);
         else
             dashboard_title_case(db_result_text(res, r, 1), name, sizeof name);
-        json_array_append_new(cards, json_pack("{s:s, s:s, s:s, s:s, s:s}", "product",
-                                               db_result_text(res, r, 0), "instance", name,
-                                               "url", db_result_text(res, r, 2), "description",
-                                               db_result_text(res, r, 3), "icon",
-                                               db_result_text(res, r, 4)));
+        json_array_append_new(
+            cards, json_pack("{s:s, s:s, s:s, s:s, s:s}", "product", db_result_text(res, r, 0),
+                             "instance", name, "url", db_result_text(res, r, 2), "description",
+                             db_result_text(res, r, 3), "icon", db_result_text(res, r, 4)));
     }
     return 0;
 }
@@ -75,13 +74,15 @@ int dashboard_cards(struct db_pool *pool, int64_t user_id, bool is_admin, json_t
     json_t *out = json_array();
     char sql[1024];
     if (is_admin)
-        snprintf(sql, sizeof sql, "%s WHERE i.is_active "
-                                  "ORDER BY p.page, p.display_order, p.name, i.name",
+        snprintf(sql, sizeof sql,
+                 "%s WHERE i.is_active "
+                 "ORDER BY p.page, p.display_order, p.name, i.name",
                  instance_cards_sql);
     else
-        snprintf(sql, sizeof sql, "%s JOIN instance_assignments a ON a.instance_id = i.id "
-                                  "AND a.state = 'active' WHERE a.user_id = $1 AND i.is_active "
-                                  "ORDER BY p.page, p.display_order, p.name, i.name",
+        snprintf(sql, sizeof sql,
+                 "%s JOIN instance_assignments a ON a.instance_id = i.id "
+                 "AND a.state = 'active' WHERE a.user_id = $1 AND i.is_active "
+                 "ORDER BY p.page, p.display_order, p.name, i.name",
                  instance_cards_sql);
     rc = query_into(conn, sql, is_admin ? 0 : user_id, out, false);
     if (rc == 0)

@@ -30,7 +30,7 @@ bool entitlements_owns_key(const char *key, const json_t *extra_keys)
         return true;
     size_t i;
     const json_t *k;
-    json_array_foreach(extra_keys, i, k) {
+    json_array_foreach (extra_keys, i, k) {
         if (!strcmp(json_string_value(k), key))
             return true;
     }
@@ -48,10 +48,11 @@ static void add_grants(json_t *totals, json_t *strings, const char *text, int64_
     json_t *grants = text ? json_loads(text, 0, NULL) : NULL;
     const char *key;
     json_t *v;
-    json_object_foreach(grants, key, v) {
+    json_object_foreach (grants, key, v) {
         if (json_is_number(v)) {
             double sum = json_number_value(json_object_get(totals, key));
-            json_object_set_new(totals, key, json_real(sum + json_number_value(v) * (double)quantity));
+            json_object_set_new(totals, key,
+                                json_real(sum + json_number_value(v) * (double)quantity));
         } else if (json_is_string(v)) {
             json_object_set(strings, key, v);
         }
@@ -115,12 +116,12 @@ static int add_price_grants(struct db_conn *conn, int64_t user_id, json_t *attrs
     db_result_free(res);
     const char *key;
     json_t *v;
-    json_object_foreach(totals, key, v) {
+    json_object_foreach (totals, key, v) {
         char text[64];
         format_number(json_number_value(v), text, sizeof text);
         set_single(attrs, key, text);
     }
-    json_object_foreach(strings, key, v) {
+    json_object_foreach (strings, key, v) {
         set_single(attrs, key, json_string_value(v));
     }
     json_decref(totals);
@@ -145,15 +146,15 @@ int entitlements_for_user(struct db_conn *conn, int64_t user_id, json_t **out)
 int entitlements_catalog_keys(struct db_conn *conn, json_t **out)
 {
     struct db_result *res = NULL;
-    int rc = db_query(conn,
-                      "SELECT entitlements FROM product_prices WHERE entitlements IS NOT NULL",
-                      NULL, 0, &res);
+    int rc =
+        db_query(conn, "SELECT entitlements FROM product_prices WHERE entitlements IS NOT NULL",
+                 NULL, 0, &res);
     json_t *keys = json_array();
     for (int r = 0; rc == 0 && r < db_result_rows(res); r++) {
         json_t *grants = json_loads(db_result_text(res, r, 0), 0, NULL);
         const char *key;
         json_t *v;
-        json_object_foreach(grants, key, v) {
+        json_object_foreach (grants, key, v) {
             if (!entitlements_owns_key(key, keys))
                 json_array_append_new(keys, json_string(key));
         }

@@ -18,9 +18,9 @@
 
 struct user_state {
     char *keycloak_id; /* NULL when not linked yet */
-    bool retained;     /* canceled, inside the recovery window: seats are kept */
-    json_t *wanted;    /* product ids (integers) that need a seat */
-    json_t *held;      /* product ids with an assignment now */
+    bool retained; /* canceled, inside the recovery window: seats are kept */
+    json_t *wanted; /* product ids (integers) that need a seat */
+    json_t *held; /* product ids with an assignment now */
 };
 
 static void user_state_cleanup(struct user_state *u)
@@ -85,7 +85,7 @@ static bool contains(const json_t *ids, int64_t id)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(ids, i, v) {
+    json_array_foreach (ids, i, v) {
         if (json_integer_value(v) == id)
             return true;
     }
@@ -111,9 +111,9 @@ static int seat_groups(struct db_pool *pool, int64_t user_id, int64_t product_id
                   p, 2, &res);
     *out = json_array();
     for (int r = 0; rc == 0 && r < db_result_rows(res); r++)
-        json_array_append_new(*out, json_pack("{s:I, s:s}", "id",
-                                              (json_int_t)db_result_int(res, r, 0), "name",
-                                              db_result_text(res, r, 1)));
+        json_array_append_new(*out,
+                              json_pack("{s:I, s:s}", "id", (json_int_t)db_result_int(res, r, 0),
+                                        "name", db_result_text(res, r, 1)));
     db_result_free(res);
     db_release(conn);
     return rc;
@@ -144,7 +144,7 @@ static int apply_groups(struct db_pool *pool, int64_t user_id, int64_t product_i
     int rc = seat_groups(pool, user_id, product_id, &groups);
     size_t i;
     json_t *g;
-    json_array_foreach(groups, i, g) {
+    json_array_foreach (groups, i, g) {
         const char *name = json_string_value(json_object_get(g, "name"));
         if (rc == 0 && u->keycloak_id)
             rc = member ? idp->add_to_group(idp->ctx, u->keycloak_id, name)
@@ -166,7 +166,7 @@ static int sync_seats(struct db_pool *pool, int64_t user_id, int64_t now,
     int rc = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(u->wanted, i, v) {
+    json_array_foreach (u->wanted, i, v) {
         struct alloc_result r;
         int64_t product_id = json_integer_value(v);
         rc = alloc_assign(pool, user_id, product_id, now, &r);
@@ -179,7 +179,7 @@ static int sync_seats(struct db_pool *pool, int64_t user_id, int64_t now,
         if (rc != 0)
             return rc;
     }
-    json_array_foreach(u->held, i, v) {
+    json_array_foreach (u->held, i, v) {
         int64_t product_id = json_integer_value(v);
         if (contains(u->wanted, product_id))
             continue;

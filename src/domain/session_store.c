@@ -110,8 +110,7 @@ static int from_row(const struct db_result *res, struct session *s)
     return 0;
 }
 
-int session_load(struct db_conn *conn, const char *cookie_value, int64_t now,
-                 struct session **out)
+int session_load(struct db_conn *conn, const char *cookie_value, int64_t now, struct session **out)
 {
     if (!plausible_cookie(cookie_value))
         return USHER_ENOTFOUND;
@@ -207,6 +206,6 @@ int session_purge_expired(struct db_conn *conn, int64_t now, int64_t *deleted)
 {
     const struct db_param p[] = {DB_INT(now - SESSION_IDLE_SECONDS),
                                  DB_INT(now - SESSION_ABSOLUTE_SECONDS)};
-    return db_exec(conn, "DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2", p,
-                   2, deleted);
+    return db_exec(conn, "DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2", p, 2,
+                   deleted);
 }

@@ -27,18 +27,17 @@ struct session {
     char id_hash[CRYPTO_SHA256_HEX_LEN + 1];
     int64_t user_id; /* 0: anonymous */
     char csrf_token[CRYPTO_SHA256_HEX_LEN + 1];
-    json_t *data;    /* owned; never NULL */
+    json_t *data; /* owned; never NULL */
     int64_t created_at;
     int64_t last_seen_at;
-    bool dirty;      /* data or user_id changed since loading */
+    bool dirty; /* data or user_id changed since loading */
 };
 
 /* Creates a session; *cookie_value (heap, caller frees) is the only copy of the raw id. */
 int session_create(struct db_conn *conn, int64_t now, struct session **out, char **cookie_value);
 /* Loads a live session by its cookie value; USHER_ENOTFOUND when unknown or expired (an
  * expired row is deleted on the way). */
-int session_load(struct db_conn *conn, const char *cookie_value, int64_t now,
-                 struct session **out);
+int session_load(struct db_conn *conn, const char *cookie_value, int64_t now, struct session **out);
 /* Writes data/user_id when dirty, otherwise only refreshes last_seen_at when it is stale. */
 int session_save(struct db_conn *conn, struct session *s, int64_t now);
 /* Replaces the session's id and CSRF token, keeping its data (call at login, so a cookie

@@ -32,8 +32,8 @@ static int read_head(const json_t *doc, struct event_head *h)
     return 0;
 }
 
-static int store(struct db_conn *conn, const struct event_head *h, const char *payload,
-                 int64_t now, bool *duplicate)
+static int store(struct db_conn *conn, const struct event_head *h, const char *payload, int64_t now,
+                 bool *duplicate)
 {
     const struct db_param p[] = {DB_TEXT(h->id), DB_TEXT(h->type), DB_INT(h->created),
                                  DB_TEXT(payload), DB_INT(now)};
@@ -51,8 +51,7 @@ static int store(struct db_conn *conn, const struct event_head *h, const char *p
         return 0;
     json_t *args = json_pack("{s:s}", "event_id", h->id);
     char *dedup = xasprintf("process_stripe_event:%s", h->id);
-    rc = task_enqueue(conn, "process_stripe_event", args, TASK_LONG_MAX_ATTEMPTS, now, dedup,
-                      NULL);
+    rc = task_enqueue(conn, "process_stripe_event", args, TASK_LONG_MAX_ATTEMPTS, now, dedup, NULL);
     free(dedup);
     json_decref(args);
     return rc;

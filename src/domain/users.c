@@ -85,8 +85,8 @@ static int upsert(struct db_conn *conn, const char *username, const struct user_
     /* Another local row may still hold this Keycloak id (an account Keycloak re-created
      * under the same sub is impossible; one renamed is not): unlink it first. */
     const struct db_param p[] = {DB_TEXT(l->sub), DB_INT(*id)};
-    rc = db_exec(conn, "UPDATE users SET keycloak_id = NULL WHERE keycloak_id = $1 AND id <> $2",
-                 p, 2, NULL);
+    rc = db_exec(conn, "UPDATE users SET keycloak_id = NULL WHERE keycloak_id = $1 AND id <> $2", p,
+                 2, NULL);
     return rc == 0 ? update_user(conn, *id, username, l, now) : rc;
 }
 

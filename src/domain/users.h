@@ -16,7 +16,7 @@ struct db_pool;
 #define USERNAME_MAX_LEN 64
 
 struct user_login {
-    const char *sub;      /* Keycloak id */
+    const char *sub; /* Keycloak id */
     const char *username; /* preferred_username */
     const char *email;
     const char *first_name;

@@ -11,8 +11,7 @@
 
 #define WAIT_MS 5000
 
-static int insert_and_enqueue(struct db_conn *conn, const char *email, int64_t now,
-                              bool *already)
+static int insert_and_enqueue(struct db_conn *conn, const char *email, int64_t now, bool *already)
 {
     const struct db_param p[] = {DB_TEXT(email), DB_INT(now)};
     struct db_result *res = NULL;
@@ -27,8 +26,8 @@ static int insert_and_enqueue(struct db_conn *conn, const char *email, int64_t n
     if (*already)
         return 0;
     json_t *args = json_pack("{s:s}", "email", email);
-    rc = task_enqueue(conn, "waitlist_add_member", args, TASK_DEFAULT_MAX_ATTEMPTS, now, NULL,
-                      NULL);
+    rc =
+        task_enqueue(conn, "waitlist_add_member", args, TASK_DEFAULT_MAX_ATTEMPTS, now, NULL, NULL);
     json_decref(args);
     return rc;
 }

@@ -99,8 +99,7 @@ static int add_json(struct form *f, const char *key, const json_t *v, int depth)
     if (json_is_object(v)) {
         const char *k;
         const json_t *child;
-        json_object_foreach((json_t *)v, k, child)
-        {
+        json_object_foreach ((json_t *)v, k, child) {
             char *sub = xasprintf("%s[%s]", key, k);
             rc = add_json(f, sub, child, depth + 1);
             free(sub);
@@ -110,8 +109,7 @@ static int add_json(struct form *f, const char *key, const json_t *v, int depth)
     } else if (json_is_array(v)) {
         size_t i;
         const json_t *child;
-        json_array_foreach(v, i, child)
-        {
+        json_array_foreach (v, i, child) {
             char *sub = json_is_object(child) || json_is_array(child) ? xasprintf("%s[%zu]", key, i)
                                                                       : xasprintf("%s[]", key);
             rc = add_json(f, sub, child, depth + 1);

@@ -382,8 +382,7 @@ const json_t *kc_user_pick(const json_t *users, const char *field, const char *v
     const json_t *found = NULL;
     size_t n = 0, i;
     const json_t *u;
-    json_array_foreach(users, i, u)
-    {
+    json_array_foreach (users, i, u) {
         const char *v = json_string_value(json_object_get(u, field));
         if (v && !strcasecmp(v, value)) {
             if (!found)
@@ -459,8 +458,7 @@ json_t *kc_attr_values(const json_t *v)
         json_t *out = json_array();
         size_t i;
         const json_t *item;
-        json_array_foreach(v, i, item)
-        {
+        json_array_foreach (v, i, item) {
             json_t *one = json_is_array(item) ? NULL : kc_attr_values(item);
             if (!one) {
                 json_decref(out);
@@ -502,8 +500,7 @@ int kc_user_create(struct kc_admin *kc, const struct kc_new_user *u, char **id,
         json_t *attrs = json_object();
         const char *k;
         const json_t *v;
-        json_object_foreach((json_t *)u->attributes, k, v)
-        {
+        json_object_foreach ((json_t *)u->attributes, k, v) {
             json_t *vals = kc_attr_values(v);
             if (!vals) {
                 rc = USHER_EINVAL;

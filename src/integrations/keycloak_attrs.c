@@ -77,13 +77,11 @@ int kc_attrs_merge(const json_t *current, const struct kc_owned_attrs *owned, co
     json_t *out = json_object();
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)current, k, v)
-    {
+    json_object_foreach ((json_t *)current, k, v) {
         if (!kc_attr_owned(owned, k))
             json_object_set_new(out, k, json_deep_copy(v));
     }
-    json_object_foreach((json_t *)desired, k, v)
-    {
+    json_object_foreach ((json_t *)desired, k, v) {
         json_t *vals = NULL;
         if (!*k || strlen(k) > ATTR_KEY_MAX || !kc_attr_owned(owned, k) ||
             !(vals = kc_attr_values(v))) {
@@ -103,11 +101,9 @@ static bool same_values(const json_t *want, const json_t *have)
         return false;
     size_t i, j;
     const json_t *w, *h;
-    json_array_foreach(want, i, w)
-    {
+    json_array_foreach (want, i, w) {
         bool found = false;
-        json_array_foreach(have, j, h)
-        {
+        json_array_foreach (have, j, h) {
             if (json_equal((json_t *)w, (json_t *)h)) {
                 found = true;
                 break;
@@ -123,8 +119,7 @@ void kc_attrs_missing(const json_t *desired, const json_t *actual, struct kc_att
 {
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)desired, k, v)
-    {
+    json_object_foreach ((json_t *)desired, k, v) {
         json_t *want = kc_attr_values(v);
         if (!want || !same_values(want, json_object_get(actual, k)))
             report_add(r, k);
@@ -165,8 +160,7 @@ int kc_user_replace_attributes(struct kc_admin *kc, const char *id,
      * not edit it) is as wrong as a dropped one. */
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)now, k, v)
-    {
+    json_object_foreach ((json_t *)now, k, v) {
         (void)v;
         if (kc_attr_owned(owned, k) && !json_object_get(desired, k))
             report_add(r, k);
@@ -185,8 +179,7 @@ static bool declared(const json_t *profile, const char *name)
 {
     size_t i;
     const json_t *a;
-    json_array_foreach(json_object_get(profile, "attributes"), i, a)
-    {
+    json_array_foreach (json_object_get(profile, "attributes"), i, a) {
         const char *n = json_string_value(json_object_get(a, "name"));
         if (n && !strcmp(n, name))
             return true;

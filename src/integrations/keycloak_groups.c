@@ -33,8 +33,7 @@ static void walk(const json_t *groups, int depth, struct pick *p)
         return;
     size_t i;
     const json_t *g;
-    json_array_foreach(groups, i, g)
-    {
+    json_array_foreach (groups, i, g) {
         const char *v = json_string_value(json_object_get(g, p->by_path ? "path" : "name"));
         if (v && !strcmp(v, p->ref)) {
             if (depth == 0 && !p->top)

@@ -155,8 +155,7 @@ static bool array_has_string(const json_t *array, const char *want)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(array, i, v)
-    {
+    json_array_foreach (array, i, v) {
         if (json_is_string(v) && !strcmp(json_string_value(v), want))
             return true;
     }
@@ -381,8 +380,7 @@ static json_t *find_key(const json_t *jwks, const char *kid)
 {
     json_t *found = NULL, *key;
     size_t i, candidates = 0;
-    json_array_foreach(json_object_get(jwks, "keys"), i, key)
-    {
+    json_array_foreach (json_object_get(jwks, "keys"), i, key) {
         const char *kty = json_string_value(json_object_get(key, "kty"));
         const char *use = json_string_value(json_object_get(key, "use"));
         const char *alg = json_string_value(json_object_get(key, "alg"));
@@ -441,8 +439,7 @@ static bool take_groups(const json_t *claims, struct oidc_claims *c)
     c->groups = xcalloc(json_array_size(v) + 1, sizeof *c->groups);
     size_t i;
     json_t *g;
-    json_array_foreach(v, i, g)
-    {
+    json_array_foreach (v, i, g) {
         if (clean_string(g, OIDC_CLAIM_MAX) && *json_string_value(g))
             c->groups[c->group_count++] = xstrdup(json_string_value(g));
     }
@@ -461,8 +458,7 @@ static bool audience_ok(const json_t *claims, const char *client_id, const char 
     } else if (json_is_array(aud)) {
         size_t i;
         json_t *a;
-        json_array_foreach(aud, i, a)
-        {
+        json_array_foreach (aud, i, a) {
             audiences++;
             if (json_is_string(a) && !strcmp(json_string_value(a), client_id))
                 ours = true;
@@ -777,16 +773,14 @@ void oidc_pending_put(json_t *session_data, const struct oidc_login_request *req
     const char *key;
     json_t *entry;
     void *iter;
-    json_object_foreach_safe(pending, iter, key, entry)
-    {
+    json_object_foreach_safe (pending, iter, key, entry) {
         if (pending_expired(entry, now))
             json_object_del(pending, key);
     }
     while (json_object_size(pending) >= OIDC_PENDING_MAX) {
         const char *oldest = NULL;
         json_int_t oldest_at = 0;
-        json_object_foreach(pending, key, entry)
-        {
+        json_object_foreach (pending, key, entry) {
             json_int_t at = json_integer_value(json_object_get(entry, "at"));
             if (!oldest || at < oldest_at) {
                 oldest = key;

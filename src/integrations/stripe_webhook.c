@@ -71,8 +71,8 @@ static void parse_header(const char *header, struct parsed_header *h)
 }
 
 enum stripe_sig_result stripe_webhook_verify(const char *header, const void *payload,
-                                             size_t payload_len, const char *secret,
-                                             int64_t now, int64_t tolerance)
+                                             size_t payload_len, const char *secret, int64_t now,
+                                             int64_t tolerance)
 {
     if (!header || !secret || !*secret || strlen(header) > STRIPE_SIGNATURE_HEADER_MAX)
         return STRIPE_SIG_MALFORMED;

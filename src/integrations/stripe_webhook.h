@@ -21,15 +21,15 @@
 
 enum stripe_sig_result {
     STRIPE_SIG_OK = 0,
-    STRIPE_SIG_MALFORMED = -1,   /* no header, no t, bad t, no v1 */
-    STRIPE_SIG_MISMATCH = -2,    /* no v1 matches */
-    STRIPE_SIG_STALE = -3,       /* t older than the tolerance */
-    STRIPE_SIG_FUTURE = -4,      /* t further ahead than the tolerance */
+    STRIPE_SIG_MALFORMED = -1, /* no header, no t, bad t, no v1 */
+    STRIPE_SIG_MISMATCH = -2, /* no v1 matches */
+    STRIPE_SIG_STALE = -3, /* t older than the tolerance */
+    STRIPE_SIG_FUTURE = -4, /* t further ahead than the tolerance */
 };
 
 enum stripe_sig_result stripe_webhook_verify(const char *header, const void *payload,
-                                             size_t payload_len, const char *secret,
-                                             int64_t now, int64_t tolerance);
+                                             size_t payload_len, const char *secret, int64_t now,
+                                             int64_t tolerance);
 const char *stripe_sig_result_name(enum stripe_sig_result r);
 
 #endif

@@ -28,8 +28,7 @@ int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *c
     /* A consumed code expired too (consumed_at <= expires_at), so one rule covers both. */
     int rc = code_purge(conn, now, &counts->codes);
     first = first ? first : rc;
-    rc = rate_limit_purge(conn, now - CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS,
-                          &counts->rate_limits);
+    rc = rate_limit_purge(conn, now - CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS, &counts->rate_limits);
     first = first ? first : rc;
     rc = delete_before(conn,
                        "DELETE FROM stripe_events WHERE status IN ('processed', 'ignored') "

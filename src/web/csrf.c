@@ -21,8 +21,8 @@ static bool origin_matches_host(const struct web_request *r, const char *origin)
     if (!host)
         return false;
     char own[512];
-    int n = snprintf(own, sizeof own, "%s://%s", r->app->cfg->public_https ? "https" : "http",
-                     host);
+    int n =
+        snprintf(own, sizeof own, "%s://%s", r->app->cfg->public_https ? "https" : "http", host);
     return n > 0 && (size_t)n < sizeof own && !strcmp(own, origin);
 }
 

@@ -17,13 +17,12 @@ static json_t *user_context(struct web_request *r, const char *title)
 {
     const struct user *u = r->user;
     json_t *ctx = web_page_context(r, title);
-    json_object_set_new(ctx, "user",
-                        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "username", u->username,
-                                  "email", u->email ? u->email : "", "first_name",
-                                  u->first_name ? u->first_name : "", "last_name",
-                                  u->last_name ? u->last_name : "", "status",
-                                  u->subscription_status ? u->subscription_status : "",
-                                  "is_admin", u->is_admin));
+    json_object_set_new(
+        ctx, "user",
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "username", u->username, "email",
+                  u->email ? u->email : "", "first_name", u->first_name ? u->first_name : "",
+                  "last_name", u->last_name ? u->last_name : "", "status",
+                  u->subscription_status ? u->subscription_status : "", "is_admin", u->is_admin));
     const char *status = u->subscription_status ? u->subscription_status : "";
     if (!strcmp(status, "past_due"))
         json_object_set_new(ctx, "banner_past_due", json_true());
@@ -54,7 +53,7 @@ static void format_items(json_t *items)
 {
     size_t i;
     json_t *item;
-    json_array_foreach(items, i, item) {
+    json_array_foreach (items, i, item) {
         json_int_t renews = json_integer_value(json_object_get(item, "renews_at"));
         if (renews > 0) {
             char date[32];
@@ -65,8 +64,7 @@ static void format_items(json_t *items)
         json_int_t amount = json_integer_value(json_object_get(item, "amount"));
         char money[64];
         snprintf(money, sizeof money, "%lld.%02lld %s", (long long)(amount / 100),
-                 (long long)(amount % 100),
-                 json_string_value(json_object_get(item, "currency")));
+                 (long long)(amount % 100), json_string_value(json_object_get(item, "currency")));
         json_object_set_new(item, "price", json_string(money));
     }
 }

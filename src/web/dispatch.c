@@ -146,14 +146,14 @@ static void observe(const struct web_request *r, int64_t started_ns)
 
     char path[256];
     log_quote(path, sizeof path, r->path);
-    log_info("request_id=%s method=%s path=\"%s\" status=%d duration_ms=%.2f ip=%s",
-             r->request_id, r->method, path, r->status, seconds * 1000.0, r->client_ip);
+    log_info("request_id=%s method=%s path=\"%s\" status=%d duration_ms=%.2f ip=%s", r->request_id,
+             r->method, path, r->status, seconds * 1000.0, r->client_ip);
 }
 
 static const char *known_method(const char *m)
 {
-    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                          "OPTIONS", "TRACE", "CONNECT"};
+    static const char *const methods[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
+                                          "DELETE", "OPTIONS", "TRACE", "CONNECT"};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (!strcmp(m, methods[i]))
             return methods[i];

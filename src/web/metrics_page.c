@@ -24,20 +24,18 @@ static void refresh_gauges(struct web_request *r)
     db_pool_stats(r->app->db, &st);
     metrics_gauge_set("usher_http_requests_in_flight", "HTTP requests being handled.", "",
                       (double)web_in_flight());
-    metrics_gauge_set("usher_db_pool_size", "Connections the database pool may hold.", "",
-                      st.size);
+    metrics_gauge_set("usher_db_pool_size", "Connections the database pool may hold.", "", st.size);
     metrics_gauge_set("usher_db_pool_connections", "Database connections by state.",
                       "state=\"open\"", st.open);
     metrics_gauge_set("usher_db_pool_connections", "Database connections by state.",
                       "state=\"in_use\"", st.in_use);
     metrics_counter_set("usher_db_pool_acquires_total", "Connections handed out.", "",
                         (double)st.acquires);
-    metrics_counter_set("usher_db_pool_waits_total", "Acquires that waited for a connection.",
-                        "", (double)st.waits);
+    metrics_counter_set("usher_db_pool_waits_total", "Acquires that waited for a connection.", "",
+                        (double)st.waits);
     metrics_counter_set("usher_db_pool_timeouts_total", "Acquires that gave up.", "",
                         (double)st.timeouts);
-    metrics_counter_set("usher_db_errors_total", "Statements that failed.", "",
-                        (double)st.errors);
+    metrics_counter_set("usher_db_errors_total", "Statements that failed.", "", (double)st.errors);
     struct db_conn *conn = NULL;
     if (db_acquire(r->app->db, 1000, &conn) == 0)
         task_store_metrics(conn); /* usher_tasks_{queued,running,failed}, usher_tasks_total */

@@ -114,8 +114,8 @@ static void refuse_provider_error(struct web_request *r, const char *error)
 static int login_establish(struct web_request *r, const struct oidc_claims *c, const char *id_token)
 {
     bool is_admin = oidc_claims_in_group(c, r->app->cfg->admin_group);
-    struct user_login login = {c->sub, c->preferred_username, c->email, c->given_name,
-                               c->family_name, is_admin};
+    struct user_login login = {c->sub,        c->preferred_username, c->email,
+                               c->given_name, c->family_name,        is_admin};
     int64_t user_id = 0;
     bool created = false;
     int rc = users_upsert_from_login(r->app->db, &login, r->now, &user_id, &created);

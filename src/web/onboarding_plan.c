@@ -50,7 +50,7 @@ static bool list_has(const json_t *list, const char *slug)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach (list, i, v) {
         const char *s = json_string_value(v);
         if (s && !strcmp(s, slug))
             return true;
@@ -63,7 +63,7 @@ static void decorate(json_t *products, const char *kind, const char *plan, const
 {
     size_t i;
     json_t *p;
-    json_array_foreach(products, i, p) {
+    json_array_foreach (products, i, p) {
         const char *slug = json_string_value(json_object_get(p, "slug"));
         json_t *prices = json_object_get(p, "prices");
         bool coming = json_is_true(json_object_get(p, "is_coming_soon"));

@@ -24,8 +24,7 @@ static json_t *onboarding_state(struct web_request *r)
     return state;
 }
 
-static void show_form(struct web_request *r, int status, const char *first_name,
-                      const char *error)
+static void show_form(struct web_request *r, int status, const char *first_name, const char *error)
 {
     json_t *ctx = web_page_context(r, "Welcome");
     json_object_set_new(ctx, "first_name", json_string(first_name ? first_name : ""));

@@ -59,7 +59,7 @@ static void reply_missing(struct web_request *r, json_t *missing)
     struct buf text;
     buf_init(&text);
     buf_puts(&text, "Missing required fields: ");
-    json_array_foreach(missing, i, name) {
+    json_array_foreach (missing, i, name) {
         buf_printf(&text, "%s%s", i ? ", " : "", json_string_value(name));
     }
     json_t *body = json_pack("{s:s, s:O}", "error", text.data, "fields", missing);

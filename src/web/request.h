@@ -36,10 +36,10 @@ struct web_request {
     int64_t now; /* clock_now() at the start of the request */
 
     struct session *session; /* NULL when the request has none */
-    char *new_cookie;        /* raw id of a session created or rotated now: only ever sent
-                              * to the browser, never stored */
+    char *new_cookie; /* raw id of a session created or rotated now: only ever sent
+                       * to the browser, never stored */
 
-    struct user *user;       /* the logged-in user on login/admin routes, else NULL */
+    struct user *user; /* the logged-in user on login/admin routes, else NULL */
 
     /* The reply. */
     int status;

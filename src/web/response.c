@@ -20,8 +20,8 @@ void web_set_header(struct web_request *r, const char *name, const char *value)
     u_map_put(r->u_resp->map_header, name, value);
 }
 
-void web_reply_bytes(struct web_request *r, int status, const char *content_type,
-                     const void *body, size_t len)
+void web_reply_bytes(struct web_request *r, int status, const char *content_type, const void *body,
+                     size_t len)
 {
     if (content_type)
         web_set_header(r, "Content-Type", content_type);

@@ -17,8 +17,8 @@ void web_set_header(struct web_request *r, const char *name, const char *value);
 void web_reply_json(struct web_request *r, int status, const json_t *body);
 /* {"error": message} */
 void web_reply_json_error(struct web_request *r, int status, const char *message);
-void web_reply_bytes(struct web_request *r, int status, const char *content_type,
-                     const void *body, size_t len);
+void web_reply_bytes(struct web_request *r, int status, const char *content_type, const void *body,
+                     size_t len);
 void web_reply_empty(struct web_request *r, int status);
 /* 303 See Other to a local path or configured URL (never a request-supplied one). */
 void web_redirect(struct web_request *r, const char *location);

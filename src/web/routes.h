@@ -14,15 +14,15 @@
 enum web_method { WEB_GET = 1, WEB_POST = 2 };
 
 enum web_access {
-    WEB_PUBLIC,  /* anyone; state-changing methods need a CSRF token */
-    WEB_LOGIN,   /* a logged-in user */
-    WEB_ADMIN,   /* a member of ADMIN_GROUP */
+    WEB_PUBLIC, /* anyone; state-changing methods need a CSRF token */
+    WEB_LOGIN, /* a logged-in user */
+    WEB_ADMIN, /* a member of ADMIN_GROUP */
     WEB_WEBHOOK, /* no session, no CSRF: authenticated by signature */
-    WEB_OPS,     /* health and metrics: no session, no CSRF */
+    WEB_OPS, /* health and metrics: no session, no CSRF */
 };
 
 enum web_route_flags {
-    WEB_JSON = 1,    /* replies are JSON, errors too */
+    WEB_JSON = 1, /* replies are JSON, errors too */
     WEB_SESSION = 2, /* creates a session if the request has none (pages that show forms) */
 };
 

@@ -15,7 +15,7 @@ struct static_files;
 struct static_file {
     const char *name; /* relative path, e.g. "usher.css" */
     const char *content_type;
-    const char *etag;    /* quoted */
+    const char *etag; /* quoted */
     const char *gz_etag; /* the gzip representation's own ETag */
     const unsigned char *data;
     size_t len;

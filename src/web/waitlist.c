@@ -39,9 +39,10 @@ int web_waitlist_submit(struct web_request *r)
     free(email);
     if (rc != 0)
         return rc;
-    json_t *reply = json_pack("{s:s}", "message", already ? "You're already on the waitlist!"
-                                                          : "You're on the list! We'll be in "
-                                                            "touch soon.");
+    json_t *reply = json_pack("{s:s}", "message",
+                              already ? "You're already on the waitlist!"
+                                      : "You're on the list! We'll be in "
+                                        "touch soon.");
     web_reply_json(r, 200, reply);
     json_decref(reply);
     return 0;

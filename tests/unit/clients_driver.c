@@ -95,8 +95,7 @@ static size_t fill_meta(const json_t *obj, struct stripe_metadata *out, size_t m
     size_t n = 0;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v)
-    {
+    json_object_foreach ((json_t *)obj, k, v) {
         if (n == max)
             break;
         out[n++] = (struct stripe_metadata){k, json_string_value(v)};
@@ -110,8 +109,7 @@ static void checkout_params(const json_t *a, struct stripe_checkout_params *p,
     memset(p, 0, sizeof *p);
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(a, "items"), i, it)
-    {
+    json_array_foreach (json_object_get(a, "items"), i, it) {
         if (i == MAX_ITEMS)
             break;
         json_t *q = json_object_get(it, "quantity");
@@ -362,8 +360,9 @@ static int run_misc(struct ctx *c, const char *cmd, const json_t *a, json_t *out
         const char *headers[9] = {0};
         size_t i;
         json_t *h;
-        json_array_foreach(json_object_get(a, "headers"), i, h) if (i < 8) headers[i] =
-            json_string_value(h);
+        json_array_foreach (json_object_get(a, "headers"), i, h)
+            if (i < 8)
+                headers[i] = json_string_value(h);
         struct http_request req = {
             .headers = headers,
             .body = body,

@@ -66,7 +66,7 @@ static int64_t scalar(struct db_pool *pool, const char *sql, const struct db_par
 static int64_t add_instance(struct fixture *f, const char *name, int soft, int alloc, int hard)
 {
     const struct db_param p[] = {DB_INT(f->product_id), DB_TEXT(name), DB_INT(soft),
-                                 DB_INT(alloc), DB_INT(hard), DB_INT(NOW)};
+                                 DB_INT(alloc),         DB_INT(hard),  DB_INT(NOW)};
     return insert_id(f->pool,
                      "INSERT INTO instances (product_id, name, base_url, soft_cap, "
                      "allocation_cap, hard_cap, created_at, updated_at) "
@@ -79,9 +79,8 @@ static int64_t add_user(struct fixture *f, int n)
     char name[32];
     snprintf(name, sizeof name, "user%d", n);
     const struct db_param p[] = {DB_TEXT(name), DB_INT(NOW)};
-    return insert_id(f->pool,
-                     "INSERT INTO users (username, date_joined) VALUES ($1, $2) RETURNING id", p,
-                     2);
+    return insert_id(
+        f->pool, "INSERT INTO users (username, date_joined) VALUES ($1, $2) RETURNING id", p, 2);
 }
 
 static int64_t seats(struct fixture *f, int64_t instance_id)

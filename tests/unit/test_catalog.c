@@ -139,8 +139,7 @@ static char *snapshot(void)
     return out;
 }
 
-static void assert_counts(const struct catalog_counts *c, int created, int updated,
-                          int unchanged)
+static void assert_counts(const struct catalog_counts *c, int created, int updated, int unchanged)
 {
     assert_int_equal(c->created, created);
     assert_int_equal(c->updated, updated);
@@ -246,11 +245,22 @@ static int db_teardown(void **state)
 static void test_schema_tables(void **state)
 {
     (void)state;
-    static const char *const tables[] = {
-        "groups", "products", "product_prices", "instances", "instance_groups", "users",
-        "user_groups", "subscription_items", "instance_assignments", "sessions",
-        "rate_limits", "verification_codes", "stripe_events", "tasks", "waitlist_entries",
-        "audit_log"};
+    static const char *const tables[] = {"groups",
+                                         "products",
+                                         "product_prices",
+                                         "instances",
+                                         "instance_groups",
+                                         "users",
+                                         "user_groups",
+                                         "subscription_items",
+                                         "instance_assignments",
+                                         "sessions",
+                                         "rate_limits",
+                                         "verification_codes",
+                                         "stripe_events",
+                                         "tasks",
+                                         "waitlist_entries",
+                                         "audit_log"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char *sql = xasprintf("SELECT count(*) FROM %s", tables[i]);
         assert_int_equal(scalar(sql, NULL, 0), 0);
@@ -275,8 +285,8 @@ static int insert_instance(int64_t soft, int64_t alloc, int64_t hard, int64_t se
     static int serial;
     char name[32];
     snprintf(name, sizeof(name), "i%d", ++serial);
-    const struct db_param p[] = {DB_TEXT(name), DB_INT(soft), DB_INT(alloc), DB_INT(hard),
-                                 DB_INT(seats), DB_INT(1000)};
+    const struct db_param p[] = {DB_TEXT(name), DB_INT(soft),  DB_INT(alloc),
+                                 DB_INT(hard),  DB_INT(seats), DB_INT(1000)};
     return exec("INSERT INTO instances (product_id, name, base_url, soft_cap, allocation_cap, "
                 "hard_cap, allocated_seats, created_at, updated_at) "
                 "VALUES ((SELECT id FROM products WHERE slug = 'p'), $1, "
@@ -491,11 +501,11 @@ static void test_apply_partial(void **state)
     (void)state;
     struct catalog_apply_report r;
     apply_demo(&r);
-    json_t *doc = json_pack(
-        "{s:[{s:s, s:s, s:s, s:s, s:b, s:b, s:[{s:s, s:s, s:i}]}]}", "products", "slug",
-        "storage-500", "name", "Extra Storage 500 GB", "parent", "nextcloud", "page", "storage",
-        "is_addon", 1, "requires_instance", 0, "prices", "stripe_price_id", "price_s500",
-        "billing_period", "monthly", "amount", 900);
+    json_t *doc =
+        json_pack("{s:[{s:s, s:s, s:s, s:s, s:b, s:b, s:[{s:s, s:s, s:i}]}]}", "products", "slug",
+                  "storage-500", "name", "Extra Storage 500 GB", "parent", "nextcloud", "page",
+                  "storage", "is_addon", 1, "requires_instance", 0, "prices", "stripe_price_id",
+                  "price_s500", "billing_period", "monthly", "amount", 900);
     apply_ok(doc, &r);
     assert_counts(&r.groups, 0, 0, 0);
     assert_counts(&r.products, 1, 0, 0);
@@ -571,8 +581,8 @@ static void test_apply_api_key_and_groups(void **state)
     assert_int_equal(scalar("SELECT count(*) FROM instances WHERE api_key IS NULL", NULL, 0),
                      DEMO_INSTANCES);
     /* The group set is replaced by the file's. */
-    json_object_set_new(instance(doc, 1), "groups", json_pack("[s, s]", "usher-admins",
-                                                              "nextcloud-foggy"));
+    json_object_set_new(instance(doc, 1), "groups",
+                        json_pack("[s, s]", "usher-admins", "nextcloud-foggy"));
     apply_ok(doc, &r);
     assert_counts(&r.instances, 0, 1, DEMO_INSTANCES - 1);
     assert_int_equal(scalar("SELECT count(*) FROM instance_groups ig JOIN instances i "
@@ -685,8 +695,7 @@ static void two_active_monthly(json_t *d)
 }
 static void bad_entitlement(json_t *d)
 {
-    json_object_set_new(json_object_get(price(d, 3, 0), "entitlements"), "storage_gb",
-                        json_true());
+    json_object_set_new(json_object_get(price(d, 3, 0), "entitlements"), "storage_gb", json_true());
 }
 static void group_needs_instance(json_t *d)
 {
@@ -719,16 +728,16 @@ static void unknown_group_late(json_t *d)
 static void unsellable_late(json_t *d)
 {
     json_object_set_new(product(d, 0), "tagline", json_string("changed"));
-    json_array_append_new(json_object_get(d, "products"),
-                          json_pack("{s:s, s:s, s:b}", "slug", "free", "name", "Free",
-                                    "requires_instance", 0));
+    json_array_append_new(
+        json_object_get(d, "products"),
+        json_pack("{s:s, s:s, s:b}", "slug", "free", "name", "Free", "requires_instance", 0));
 }
 static void name_taken_in_db(json_t *d)
 {
     json_t *doc = json_object_get(d, "products");
     json_array_clear(doc);
-    json_array_append_new(doc, json_pack("{s:s, s:s, s:b}", "slug", "other", "name", "Immich",
-                                         "is_coming_soon", 1));
+    json_array_append_new(
+        doc, json_pack("{s:s, s:s, s:b}", "slug", "other", "name", "Immich", "is_coming_soon", 1));
 }
 
 static const struct bad_case bad_cases[] = {
@@ -929,13 +938,19 @@ static void test_report_print(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, db_setup, db_teardown)
 
 static const struct CMUnitTest tests[] = {
-    T(test_schema_tables),         T(test_schema_checks),
-    T(test_apply_demo),            T(test_apply_twice_unchanged),
-    T(test_apply_price_change),    T(test_apply_partial),
-    T(test_apply_seats_preserved), T(test_apply_api_key_and_groups),
-    T(test_apply_invalid),         T(test_apply_invalid_fresh),
+    T(test_schema_tables),
+    T(test_schema_checks),
+    T(test_apply_demo),
+    T(test_apply_twice_unchanged),
+    T(test_apply_price_change),
+    T(test_apply_partial),
+    T(test_apply_seats_preserved),
+    T(test_apply_api_key_and_groups),
+    T(test_apply_invalid),
+    T(test_apply_invalid_fresh),
     T(test_apply_concurrent),
-    T(test_apply_file_errors),     T(test_report_print),
+    T(test_apply_file_errors),
+    T(test_report_print),
 };
 
 int main(void)

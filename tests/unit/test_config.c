@@ -14,11 +14,27 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const managed[] = {
-    "SECRET_KEY", "DJANGO_SECRET_KEY", "USHER_DEMO", "DEBUG", "BIND", "TAILSCALE_IP",
-    "DATABASE_URL", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_HOST",
-    "POSTGRES_PORT", "WEB_THREADS", "PUBLIC_BASE_URL", "TASK_BROKER_URL", "CELERY_BROKER_URL",
-    "STRIPE_CHECKOUT_UI", "USHER_ENV_FILE", "BRAND_COLOR", "SITE_NAME", NULL};
+static const char *const managed[] = {"SECRET_KEY",
+                                      "DJANGO_SECRET_KEY",
+                                      "USHER_DEMO",
+                                      "DEBUG",
+                                      "BIND",
+                                      "TAILSCALE_IP",
+                                      "DATABASE_URL",
+                                      "POSTGRES_DB",
+                                      "POSTGRES_USER",
+                                      "POSTGRES_PASSWORD",
+                                      "POSTGRES_HOST",
+                                      "POSTGRES_PORT",
+                                      "WEB_THREADS",
+                                      "PUBLIC_BASE_URL",
+                                      "TASK_BROKER_URL",
+                                      "CELERY_BROKER_URL",
+                                      "STRIPE_CHECKOUT_UI",
+                                      "USHER_ENV_FILE",
+                                      "BRAND_COLOR",
+                                      "SITE_NAME",
+                                      NULL};
 
 static char env_path[64];
 
@@ -157,8 +173,8 @@ static void test_malformed_values_are_named(void **state)
     struct usher_config cfg;
     struct config_problems p;
     assert_int_equal(config_load(&cfg, &p), USHER_ECONFIG);
-    const char *names[] = {"BIND", "WEB_THREADS", "DATABASE_URL", "PUBLIC_BASE_URL", "DEBUG",
-                           "STRIPE_CHECKOUT_UI", "BRAND_COLOR"};
+    const char *names[] = {"BIND",  "WEB_THREADS",        "DATABASE_URL", "PUBLIC_BASE_URL",
+                           "DEBUG", "STRIPE_CHECKOUT_UI", "BRAND_COLOR"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_true(has_problem(&p, names[i]));
     config_problems_cleanup(&p);

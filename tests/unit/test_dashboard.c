@@ -48,10 +48,12 @@ static int setup(void **state)
     const struct db_param t[] = {DB_INT(NOW)};
     run("INSERT INTO products (id, name, slug, page, provisioner, requires_instance, is_addon, "
         "standalone_url, dashboard_name, description, icon, created_at, updated_at) VALUES "
-        "(1, 'Cloud', 'cloud', 'plan', 'group', 1, 0, NULL, 'Cloud Files', 'Files', 'cloud', $1, $1), "
+        "(1, 'Cloud', 'cloud', 'plan', 'group', 1, 0, NULL, 'Cloud Files', 'Files', 'cloud', $1, "
+        "$1), "
         "(2, 'Vault', 'vault', 'addon', 'standalone', 0, 0, 'https://vault.example.test/app', '', "
         "'Passwords', 'key', $1, $1), "
-        "(3, 'Extra', 'extra', 'storage', 'standalone', 0, 1, 'https://x.example.test', '', '', '', $1, $1)",
+        "(3, 'Extra', 'extra', 'storage', 'standalone', 0, 1, 'https://x.example.test', '', '', "
+        "'', $1, $1)",
         t, 1);
     run("INSERT INTO instances (id, product_id, name, base_url, is_active, created_at, updated_at) "
         "VALUES (1, 1, 'foggy-north', 'https://foggy.example.test', 1, $1, $1), "
@@ -123,7 +125,8 @@ static void test_cards(void **state)
     json_t *c0 = json_array_get(cards, 0), *c1 = json_array_get(cards, 1);
     assert_string_equal(json_string_value(json_object_get(c0, "product")), "Cloud Files");
     assert_string_equal(json_string_value(json_object_get(c0, "instance")), "Foggy-North");
-    assert_string_equal(json_string_value(json_object_get(c0, "url")), "https://foggy.example.test");
+    assert_string_equal(json_string_value(json_object_get(c0, "url")),
+                        "https://foggy.example.test");
     assert_string_equal(json_string_value(json_object_get(c1, "product")), "Vault");
     assert_string_equal(json_string_value(json_object_get(c1, "instance")), "vault.example.test");
     json_decref(cards);

@@ -31,7 +31,7 @@
 #define INCREMENTS 200
 
 static struct db_pool *pool; /* the suite's pool, size 4 */
-static char *pool_url;       /* to open extra pools on the same database */
+static char *pool_url; /* to open extra pools on the same database */
 static char tmpdir[64];
 
 static const char sqlite_schema[] =
@@ -166,8 +166,8 @@ static int pg_setup(void **state)
     (void)state;
     const char *base = getenv("USHER_TEST_PG_URL");
     pg_admin("DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE; CREATE SCHEMA " PG_SCHEMA);
-    pool_url = xasprintf("%s%soptions=-csearch_path%%3D" PG_SCHEMA, base,
-                         strchr(base, '?') ? "&" : "?");
+    pool_url =
+        xasprintf("%s%soptions=-csearch_path%%3D" PG_SCHEMA, base, strchr(base, '?') ? "&" : "?");
     assert_int_equal(db_pool_new(pool_url, 4, &pool), 0);
     script(pg_schema);
     return 0;
@@ -220,8 +220,8 @@ static void test_params_roundtrip(void **state)
 
     /* The same $N twice in one statement binds one value. */
     struct db_param twice[] = {DB_TEXT("alpha")};
-    assert_int_equal(
-        scalar(c, "SELECT COUNT(*) FROM items WHERE k = $1 OR note = $1", twice, 1), 1);
+    assert_int_equal(scalar(c, "SELECT COUNT(*) FROM items WHERE k = $1 OR note = $1", twice, 1),
+                     1);
     db_release(c);
 }
 
@@ -440,8 +440,7 @@ static int increment_once(struct incrementer *inc)
     if (rc == 0)
         rc = db_begin(c, DB_TX_WRITE);
     if (rc == 0)
-        rc = db_query(c, "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n", NULL, 0,
-                      &res);
+        rc = db_query(c, "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n", NULL, 0, &res);
     if (rc == 0) {
         struct db_param p[] = {DB_INT(inc->id), DB_INT(db_result_int(res, 0, 0))};
         rc = db_exec(c, "INSERT INTO ticks (thread, seq) VALUES ($1, $2)", p, 2, NULL);
@@ -500,9 +499,8 @@ static void test_returning(void **state)
     struct db_conn *c = take(pool);
     struct db_result *res = NULL;
     struct db_param p[] = {DB_TEXT("ret"), DB_INT(7)};
-    assert_int_equal(db_query(c, "INSERT INTO items (k, n) VALUES ($1, $2) RETURNING id, k, n",
-                              p, 2, &res),
-                     0);
+    assert_int_equal(
+        db_query(c, "INSERT INTO items (k, n) VALUES ($1, $2) RETURNING id, k, n", p, 2, &res), 0);
     assert_int_equal(db_result_rows(res), 1);
     assert_true(db_result_int(res, 0, db_result_col(res, "id")) > 0);
     assert_string_equal(db_result_text(res, 0, db_result_col(res, "k")), "ret");
@@ -683,8 +681,7 @@ static void test_sqlite_memory(void **state)
     assert_int_equal(db_pool_new("sqlite::memory:", 2, &m1), 0);
     assert_int_equal(db_pool_new("sqlite::memory:", 1, &m2), 0);
     struct db_conn *a = take(m1), *b = take(m1);
-    assert_int_equal(db_exec_script(a, "CREATE TABLE m (x INTEGER); INSERT INTO m VALUES (5)"),
-                     0);
+    assert_int_equal(db_exec_script(a, "CREATE TABLE m (x INTEGER); INSERT INTO m VALUES (5)"), 0);
     assert_int_equal(scalar(b, "SELECT x FROM m", NULL, 0), 5); /* one shared database */
     db_release(a);
     db_release(b);
@@ -761,11 +758,21 @@ static void test_sqlite_relative_path(void **state)
 #define T(f) cmocka_unit_test_setup(f, reset_tables)
 
 static const struct CMUnitTest common_tests[] = {
-    T(test_params_roundtrip),   T(test_result_accessors),       T(test_unique_violation),
-    T(test_integrity_violations), T(test_tx_commit_rollback),   T(test_commit_after_error),
-    T(test_release_rolls_back), T(test_stmt_cache_reuse),       T(test_pool_exhaustion),
-    T(test_concurrent_increments), T(test_returning),           T(test_on_conflict_do_nothing),
-    T(test_exec_script_and_ping), T(test_reconnect),            T(test_unreachable),
+    T(test_params_roundtrip),
+    T(test_result_accessors),
+    T(test_unique_violation),
+    T(test_integrity_violations),
+    T(test_tx_commit_rollback),
+    T(test_commit_after_error),
+    T(test_release_rolls_back),
+    T(test_stmt_cache_reuse),
+    T(test_pool_exhaustion),
+    T(test_concurrent_increments),
+    T(test_returning),
+    T(test_on_conflict_do_nothing),
+    T(test_exec_script_and_ping),
+    T(test_reconnect),
+    T(test_unreachable),
     T(test_bad_urls),
 };
 
@@ -780,8 +787,8 @@ static int sqlite_group(void)
 {
     int failed =
         cmocka_run_group_tests_name("db/sqlite", common_tests, sqlite_setup, sqlite_teardown);
-    failed += cmocka_run_group_tests_name("db/sqlite-only", sqlite_tests, sqlite_setup,
-                                          sqlite_teardown);
+    failed +=
+        cmocka_run_group_tests_name("db/sqlite-only", sqlite_tests, sqlite_setup, sqlite_teardown);
     return failed;
 }
 

@@ -58,7 +58,8 @@ static void test_json_encoding(void **state)
     form_init(&f);
     const char *k;
     json_t *child;
-    json_object_foreach(v, k, child) assert_int_equal(form_add_json(&f, k, child), 0);
+    json_object_foreach (v, k, child)
+        assert_int_equal(form_add_json(&f, k, child), 0);
     assert_string_equal(form_data(&f),
                         "line_items[0][price]=p1&line_items[0][quantity]=1&"
                         "line_items[1][price]=p2&line_items[1][quantity]=3&"

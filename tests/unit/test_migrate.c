@@ -24,10 +24,10 @@
 
 #define PG_SCHEMA "usher_test_migrate"
 
-static bool use_pg;         /* which backend the running group tests */
-static char tmpdir[64];     /* migrations in tmpdir/m/<dialect>/, SQLite files in tmpdir */
-static char *mdir;          /* tmpdir/m */
-static char *url;           /* the current test's database */
+static bool use_pg; /* which backend the running group tests */
+static char tmpdir[64]; /* migrations in tmpdir/m/<dialect>/, SQLite files in tmpdir */
+static char *mdir; /* tmpdir/m */
+static char *url; /* the current test's database */
 static struct db_pool *pool;
 static int db_seq;
 

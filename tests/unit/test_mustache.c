@@ -34,9 +34,9 @@ static int add_spec_partials(struct mustache_set *set, const json_t *partials, c
 {
     const char *name;
     json_t *src;
-    json_object_foreach((json_t *)partials, name, src) {
-        int rc = mustache_set_add(set, name, json_string_value(src), json_string_length(src),
-                                  error);
+    json_object_foreach ((json_t *)partials, name, src) {
+        int rc =
+            mustache_set_add(set, name, json_string_value(src), json_string_length(src), error);
         if (rc)
             return rc;
     }
@@ -52,8 +52,8 @@ static bool run_spec_case(const json_t *tc, bool verbose)
     struct buf out;
     buf_init(&out);
     char *error = NULL;
-    int rc = mustache_set_add(set, SPEC_MAIN, json_string_value(tpl), json_string_length(tpl),
-                              &error);
+    int rc =
+        mustache_set_add(set, SPEC_MAIN, json_string_value(tpl), json_string_length(tpl), &error);
     if (rc == 0)
         rc = add_spec_partials(set, json_object_get(tc, "partials"), &error);
     if (rc == 0)

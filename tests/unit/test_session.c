@@ -116,15 +116,14 @@ static void test_idle_and_absolute_expiry(void **state)
     char hash[65];
     memcpy(hash, s->id_hash, sizeof hash);
     session_free(s);
-    assert_int_equal(session_load(f->conn, cookie, T0 + SESSION_IDLE_SECONDS, &s),
-                     USHER_ENOTFOUND);
+    assert_int_equal(session_load(f->conn, cookie, T0 + SESSION_IDLE_SECONDS, &s), USHER_ENOTFOUND);
     assert_int_equal(count_rows(f->conn, hash), 0); /* expired rows are removed on sight */
     free(cookie);
 
-    assert_true(session_is_live(T0, T0 + SESSION_ABSOLUTE_SECONDS - 60,
-                                T0 + SESSION_ABSOLUTE_SECONDS - 1));
-    assert_false(session_is_live(T0, T0 + SESSION_ABSOLUTE_SECONDS - 60,
-                                 T0 + SESSION_ABSOLUTE_SECONDS));
+    assert_true(
+        session_is_live(T0, T0 + SESSION_ABSOLUTE_SECONDS - 60, T0 + SESSION_ABSOLUTE_SECONDS - 1));
+    assert_false(
+        session_is_live(T0, T0 + SESSION_ABSOLUTE_SECONDS - 60, T0 + SESSION_ABSOLUTE_SECONDS));
 }
 
 static void test_rotate_invalidates_old_cookie(void **state)

@@ -84,8 +84,7 @@ static void test_tolerance_both_ways(void **state)
 static void test_malformed_headers(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "garbage", "t=,v1=00", "v1=00", "t=123", "t=12a,v1=00",
-                         "t=-5,v1=00"};
+    const char *bad[] = {"", "garbage", "t=,v1=00", "v1=00", "t=123", "t=12a,v1=00", "t=-5,v1=00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(verify(bad[i]), STRIPE_SIG_MALFORMED);
     assert_int_equal(verify(NULL), STRIPE_SIG_MALFORMED);

@@ -24,9 +24,17 @@ static void test_email_normalized(void **state)
 static void test_email_rejects(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "   ", "no-at-sign", "@example.test", "a@b@example.test",
-                         "a@nodot", "a@.test", "a@example.", "a b@example.test",
-                         "a@example..test", "<a>@example.test"};
+    const char *bad[] = {"",
+                         "   ",
+                         "no-at-sign",
+                         "@example.test",
+                         "a@b@example.test",
+                         "a@nodot",
+                         "a@.test",
+                         "a@example.",
+                         "a b@example.test",
+                         "a@example..test",
+                         "<a>@example.test"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = NULL;
         const char *error = NULL;
@@ -53,7 +61,10 @@ static void test_name_rules(void **state)
     free(out);
     out = NULL;
     assert_int_equal(validate_name("   ", 150, &out, &error), USHER_EINVAL);
-    assert_int_equal(validate_name("a\x01" "b", 150, &out, &error), USHER_EINVAL);
+    assert_int_equal(validate_name("a\x01"
+                                   "b",
+                                   150, &out, &error),
+                     USHER_EINVAL);
     char name[152];
     memset(name, 'x', 151);
     name[151] = '\0';
