@@ -9,6 +9,7 @@ struct usher_config;
 struct db_pool;
 struct mustache_set;
 struct static_files;
+struct kc_admin;
 
 struct web_app {
     const struct usher_config *cfg;
@@ -16,6 +17,7 @@ struct web_app {
     struct mustache_set *templates;
     struct static_files *static_files;
     char *csp; /* the Content-Security-Policy header, built once from the configuration */
+    struct kc_admin *kc; /* Keycloak Admin API client, NULL when not configured */
 };
 
 #endif

@@ -11,6 +11,9 @@ int web_health(struct web_request *r);
 int web_metrics(struct web_request *r);
 /* static_files.c */
 int web_static(struct web_request *r);
+/* account_actions.c */
+int web_reset_password(struct web_request *r);
+int web_billing_portal(struct web_request *r);
 /* brand.c */
 int web_brand_css(struct web_request *r);
 /* dashboard.c */

@@ -20,7 +20,8 @@ void web_reply_json_error(struct web_request *r, int status, const char *message
 void web_reply_bytes(struct web_request *r, int status, const char *content_type, const void *body,
                      size_t len);
 void web_reply_empty(struct web_request *r, int status);
-/* 303 See Other to a local path or configured URL (never a request-supplied one). */
+/* 303 See Other to a local path, a configured URL or one an upstream issued (never one the
+ * request supplied). */
 void web_redirect(struct web_request *r, const char *location);
 /* Renders templates/pages/<page>.mustache with ctx (borrowed) into a text/html reply; a
  * rendering failure becomes a 500 page. */

@@ -16,6 +16,8 @@ static const struct web_route routes[] = {
     {"/brand.css", WEB_GET, web_brand_css, WEB_OPS, 0, "brand_css"},
     {"/dashboard/", WEB_GET, web_dashboard, WEB_LOGIN, 0, "dashboard"},
     {"/dashboard/account/", WEB_GET, web_account, WEB_LOGIN, 0, "account"},
+    {"/dashboard/reset-password/", WEB_POST, web_reset_password, WEB_LOGIN, 0, "reset_password"},
+    {"/dashboard/billing/", WEB_POST, web_billing_portal, WEB_LOGIN, 0, "billing_portal"},
     {"/onboarding/", WEB_GET | WEB_POST, web_onboarding_start, WEB_PUBLIC, WEB_SESSION,
      "onboarding_start"},
     {"/onboarding/plan/", WEB_GET | WEB_POST, web_onboarding_plan, WEB_PUBLIC, 0,

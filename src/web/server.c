@@ -11,6 +11,7 @@
 #include "core/mustache.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "integrations/keycloak_admin.h"
 #include "web/app.h"
 #include "web/dispatch.h"
 #include "web/static_files.h"
@@ -18,6 +19,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,16 +60,20 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("msg=\"http server: %s\"", quoted);
 }
 
+/* Forms may lead (by redirect) to Keycloak (login, logout) and Stripe's hosted pages; Chrome
+ * applies form-action to those redirects too. */
 static char *build_csp(const struct usher_config *cfg)
 {
     const char *kc = cfg->keycloak_server_url ? cfg->keycloak_server_url : "";
+    bool own_stripe = strcmp(cfg->stripe_api_base, "https://api.stripe.com") != 0;
     return xasprintf("default-src 'self'; script-src 'self' https://js.stripe.com; "
                      "style-src 'self'; img-src 'self' data:; "
                      "connect-src 'self' https://api.stripe.com; "
                      "frame-src https://js.stripe.com https://checkout.stripe.com; "
-                     "form-action 'self'%s%s; base-uri 'none'; object-src 'none'; "
-                     "frame-ancestors 'none'",
-                     *kc ? " " : "", kc);
+                     "form-action 'self' https://checkout.stripe.com https://billing.stripe.com"
+                     "%s%s%s%s; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
+                     *kc ? " " : "", kc, own_stripe ? " " : "",
+                     own_stripe ? cfg->stripe_api_base : "");
 }
 
 static int load_app(const struct usher_config *cfg, struct web_app *app)
@@ -114,11 +120,16 @@ static int load_app(const struct usher_config *cfg, struct web_app *app)
     dir = xasprintf("%s/static", cfg->data_dir);
     rc = static_files_load(dir, &app->static_files);
     free(dir);
+    if (rc == 0 && kc_admin_new(cfg, &app->kc) != 0) {
+        app->kc = NULL; /* not configured: the pages that need it say so */
+        log_info("msg=\"keycloak admin api not configured\"");
+    }
     return rc;
 }
 
 static void free_app(struct web_app *app)
 {
+    kc_admin_free(app->kc);
     static_files_free(app->static_files);
     mustache_set_free(app->templates);
     db_pool_free(app->db);

@@ -1,0 +1,114 @@
+/*
+ * account_actions.c — the dashboard menu's actions (SPEC §6): change password (Keycloak's
+ * UPDATE_PASSWORD email, one per minute per user) and manage subscription (a Stripe Billing
+ * Portal session).
+ */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "domain/rate_limit.h"
+#include "domain/users.h"
+#include "integrations/keycloak_admin.h"
+#include "integrations/stripe_client.h"
+#include "web/app.h"
+#include "web/handlers.h"
+#include "web/pages.h"
+#include "web/response.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define PASSWORD_EMAIL_WINDOW_SECONDS 60
+#define PASSWORD_EMAIL_LIFESPAN_SECONDS 3600
+
+static void message_page(struct web_request *r, int status, const char *title, const char *message)
+{
+    json_t *ctx = web_page_context(r, title);
+    json_object_set_new(ctx, "message", json_string(message));
+    json_object_set_new(ctx, "back_url", json_string("/dashboard/"));
+    json_object_set_new(ctx, "back_label", json_string("Back to your services"));
+    web_reply_page(r, status, "message", ctx);
+    json_decref(ctx);
+}
+
+int web_reset_password(struct web_request *r)
+{
+    const struct usher_config *cfg = r->app->cfg;
+    if (!r->app->kc || !r->user->keycloak_id) {
+        message_page(r, 503, "Change password",
+                     "Changing your password is not available right now. Please try again later.");
+        return 0;
+    }
+    char bucket[64];
+    snprintf(bucket, sizeof bucket, "password-email:user:%lld", (long long)r->user->id);
+    struct rate_limit_result limit;
+    int rc =
+        rate_limit_hit_pool(r->app->db, bucket, 1, PASSWORD_EMAIL_WINDOW_SECONDS, r->now, &limit);
+    if (rc != 0)
+        return rc;
+    if (!limit.allowed) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "We already sent you an email a moment ago. You can ask again in %lld seconds.",
+                 (long long)limit.retry_after);
+        message_page(r, 429, "Change password", text);
+        return 0;
+    }
+    /* No redirect_uri: Keycloak accepts only the client's registered redirect URIs there, and
+     * its "account updated" page links back to the client anyway. */
+    struct kc_error err = {0};
+    rc = kc_user_send_update_password(r->app->kc, r->user->keycloak_id, cfg->oidc_rp_client_id,
+                                      NULL, PASSWORD_EMAIL_LIFESPAN_SECONDS, &err);
+    if (rc != 0) {
+        char detail[300];
+        log_quote(detail, sizeof detail, err.message);
+        log_error("request_id=%s msg=\"password email failed\" user_id=%lld error=\"%s\" "
+                  "detail=\"%s\"",
+                  r->request_id, (long long)r->user->id, usher_strerror(rc), detail);
+        message_page(r, 502, "Change password",
+                     "We couldn't send the email right now. Please try again in a minute.");
+        return 0;
+    }
+    message_page(r, 200, "Change password",
+                 "We sent you an email with a link to change your password. The link is valid "
+                 "for an hour.");
+    return 0;
+}
+
+int web_billing_portal(struct web_request *r)
+{
+    const struct usher_config *cfg = r->app->cfg;
+    if (!r->user->stripe_customer_id || !*cfg->stripe_secret_key) {
+        message_page(r, 400, "Manage subscription",
+                     "There is no subscription to manage on this account yet.");
+        return 0;
+    }
+    char *return_url = xasprintf("%s/dashboard/", cfg->public_base_url);
+    /* One portal session per click: the request id makes the key unique to this request. */
+    char *key = xasprintf("usher-portal-%lld-%s", (long long)r->user->id, r->request_id);
+    char *url = NULL;
+    struct stripe_error err = {0};
+    int rc =
+        stripe_portal_session_create(cfg, r->user->stripe_customer_id, return_url, key, &url, &err);
+    free(return_url);
+    free(key);
+    if (rc == USHER_ECONFIG && err.portal_not_configured) {
+        log_error("request_id=%s msg=\"stripe billing portal has no saved configuration: save "
+                  "one in the Stripe dashboard (Settings > Billing > Customer portal)\"",
+                  r->request_id);
+        message_page(r, 503, "Manage subscription",
+                     "Subscription management is not set up yet. Please contact support.");
+        return 0;
+    }
+    if (rc != 0) {
+        log_error("request_id=%s msg=\"billing portal failed\" error=\"%s\"", r->request_id,
+                  usher_strerror(rc));
+        message_page(r, 502, "Manage subscription",
+                     "We couldn't open subscription management right now. Please try again.");
+        return 0;
+    }
+    web_redirect(r, url);
+    free(url);
+    return 0;
+}
