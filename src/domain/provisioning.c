@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "db/db.h"
+#include "db/task_store.h"
 #include "domain/allocation.h"
 #include "domain/entitlements.h"
 
@@ -229,5 +230,19 @@ int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
     if (rc == 0 && u.keycloak_id)
         rc = sync_attributes(pool, user_id, &u, idp, report);
     user_state_cleanup(&u);
+    return rc;
+}
+
+int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now)
+{
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, WAIT_MS, &conn);
+    if (rc != 0)
+        return rc;
+    json_t *args = json_pack("{s:I}", "user_id", (json_int_t)user_id);
+    rc = task_enqueue(conn, "sync_user_post_checkout", args, TASK_LONG_MAX_ATTEMPTS, now, NULL,
+                      NULL);
+    json_decref(args);
+    db_release(conn);
     return rc;
 }

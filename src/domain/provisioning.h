@@ -50,4 +50,7 @@ struct provisioning_report {
 int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
                            const struct identity_ops *idp, struct provisioning_report *report);
 
+/* Enqueues sync_user_post_checkout for the user (the worker runs provisioning_sync_user). */
+int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now);
+
 #endif

@@ -42,5 +42,7 @@ int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *c
 
 int task_cleanup(struct task_run *run);
 int task_queue_probe(struct task_run *run);
+/* sync_user.c: sync_user_post_checkout(user_id). */
+int task_sync_user_post_checkout(struct task_run *run);
 
 #endif

@@ -28,12 +28,13 @@ void task_register_all(void)
     /* Built in (tasks/builtin.h). */
     must(task_schedule_periodic("cleanup", TASK_CLEANUP_INTERVAL_SECONDS, task_cleanup), "cleanup");
     must(task_register(TASK_PROBE_NAME, task_queue_probe), TASK_PROBE_NAME);
+    must(task_register("sync_user_post_checkout", task_sync_user_post_checkout),
+         "sync_user_post_checkout");
 
     /*
      * Registration points (SPEC §8). Handlers that call Keycloak, Stripe or Mailgun are added
      * here with task_register(name, fn) by the modules that implement them:
      *   process_stripe_event(event_id)                 long retry schedule (task_store.h)
-     *   sync_user_post_checkout(user_id)               long retry schedule
      *   send_keycloak_password_reset_email(keycloak_id)
      *   notify_subscription_canceled(user_id)
      *   notify_payment_failed(user_id)

@@ -25,6 +25,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "db/db.h"
+#include "domain/entitlements.h"
+#include "domain/provisioning.h"
 #include "domain/session_store.h"
 #include "domain/users.h"
 #include "integrations/oidc.h"
@@ -103,13 +105,26 @@ static void refuse_provider_error(struct web_request *r, const char *error)
     free(message);
 }
 
+/* A subscriber's seats, groups and attributes are re-synced at each login (SPEC §6); the
+ * worker does it, so the login never waits for Keycloak. */
+static int request_sync_for_subscriber(struct web_request *r, int64_t user_id)
+{
+    struct user u;
+    int rc = users_get(r->app->db, user_id, &u);
+    if (rc != 0)
+        return rc;
+    if (entitlements_status_grants(u.subscription_status))
+        rc = provisioning_request_sync(r->app->db, user_id, r->now);
+    users_cleanup(&u);
+    return rc;
+}
+
 /*
  * Called once the ID token is verified. Finds or creates the local user by
  * preferred_username and updates them from the claims (SPEC §6), keeps what logout needs in
  * the session under "auth" (the raw id_token for id_token_hint, the groups, login_at), sets
  * the session's user and rotates its id, so a cookie from before the login is never valid
- * after it. Syncing a subscriber's instance assignments belongs to provisioning and runs in
- * the worker (sync_user_post_checkout); nothing here waits for an upstream.
+ * after it.
  */
 static int login_establish(struct web_request *r, const struct oidc_claims *c, const char *id_token)
 {
@@ -119,6 +134,8 @@ static int login_establish(struct web_request *r, const struct oidc_claims *c, c
     int64_t user_id = 0;
     bool created = false;
     int rc = users_upsert_from_login(r->app->db, &login, r->now, &user_id, &created);
+    if (rc == 0)
+        rc = request_sync_for_subscriber(r, user_id);
     if (rc != 0)
         return rc;
     json_t *data = web_session_data(r);

@@ -1,0 +1,16 @@
+/*
+ * identity_keycloak.h — the provisioning identity provider (provisioning.h) on the Keycloak
+ * Admin API. One client per process, created on first use from the configuration, so its
+ * service-account token is shared by every thread.
+ */
+#ifndef USHER_DOMAIN_IDENTITY_KEYCLOAK_H
+#define USHER_DOMAIN_IDENTITY_KEYCLOAK_H
+
+#include "domain/provisioning.h"
+
+struct usher_config;
+
+/* Fills ops; USHER_ECONFIG when the Keycloak Admin API is not configured. */
+int identity_keycloak_ops(const struct usher_config *cfg, struct identity_ops *ops);
+
+#endif
