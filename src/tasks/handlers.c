@@ -30,6 +30,7 @@ void task_register_all(void)
     must(task_register(TASK_PROBE_NAME, task_queue_probe), TASK_PROBE_NAME);
     must(task_register("sync_user_post_checkout", task_sync_user_post_checkout),
          "sync_user_post_checkout");
+    must(task_register("waitlist_add_member", task_waitlist_add_member), "waitlist_add_member");
 
     /*
      * Registration points (SPEC §8). Handlers that call Keycloak, Stripe or Mailgun are added
@@ -38,7 +39,6 @@ void task_register_all(void)
      *   send_keycloak_password_reset_email(keycloak_id)
      *   notify_subscription_canceled(user_id)
      *   notify_payment_failed(user_id)
-     *   waitlist_add_member(email)
      * Periodic jobs, with task_schedule_periodic(name, interval_seconds, fn):
      *   close accounts past their final expiry (SPEC §7)
      *   assign waiting_capacity seats (SPEC §5)
