@@ -36,6 +36,13 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def old_brand():
+    """The replaced system's brand, read from ../shared/SPEC.md so that it is not spelled out
+    anywhere in Usher's tree; tests assert it never reaches a page or an email."""
+    spec = (REPO.parent / "shared" / "SPEC.md").read_text()
+    return re.search(r'Its brand \("([^"]+)"', spec).group(1).lower()
 HTTP_TIMEOUT = 15
 
 # Configuration variables that must not leak from the developer's shell into a test server.

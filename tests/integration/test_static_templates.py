@@ -5,6 +5,8 @@ import http.client
 
 import pytest
 
+from conftest import old_brand
+
 CSS = "/static/usher.css"
 
 # Static files and pages do not depend on the database backend.
@@ -90,4 +92,4 @@ def test_no_old_brand(server):
     for path in ("/onboarding/", "/onboarding/waitlist/", "/no/such/page/", CSS):
         r = server.get(path)
         assert r.status_code in (200, 404), path
-        assert "skylantix" not in r.text.lower(), path
+        assert old_brand() not in r.text.lower(), path
