@@ -2,8 +2,8 @@
 # bench/health.sh — GET /health/ throughput and latency of usher against nginx, same machine,
 # same run, same load. See bench/README.md.
 #
-#   bench/health.sh                   defaults: wrk -t2 -c32 -d10s
-#   DURATION=30s CONNECTIONS=64 THREADS=2 bench/health.sh
+#   bench/health.sh                   defaults: 3 alternating rounds of wrk -t2 -c32 -d5s
+#   ROUNDS=5 DURATION=10s CONNECTIONS=64 THREADS=2 bench/health.sh
 #   USHER_BIN=/path/to/usher bench/health.sh
 #
 # Expects a built binary (build/usher; `make bench` builds it first). Starts a throwaway
@@ -18,7 +18,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usher_bin="${USHER_BIN:-$repo/build/usher}"
 threads="${THREADS:-2}"
 connections="${CONNECTIONS:-32}"
-duration="${DURATION:-10s}"
+duration="${DURATION:-5s}"
 cores="$(nproc)"
 web_threads="${WEB_THREADS:-$cores}"
 target_ratio="0.6"
@@ -153,35 +153,47 @@ errors_of() {
     awk '/Socket errors|Non-2xx/ {sub(/^ +/, ""); printf "%s; ", $0}' "$1"
 }
 
-run_wrk nginx "http://127.0.0.1:$nginx_port/health/"
-run_wrk usher "http://127.0.0.1:$usher_port/health/"
+# The machine's speed drifts (a shared VM), so nginx and usher are measured in alternating
+# rounds and the median of the per-round ratios is the figure.
+rounds="${ROUNDS:-3}"
+ratios=()
+for round in $(seq 1 "$rounds"); do
+    run_wrk "nginx.$round" "http://127.0.0.1:$nginx_port/health/"
+    run_wrk "usher.$round" "http://127.0.0.1:$usher_port/health/"
+    n="$(rps_of "$work/nginx.$round.wrk")"
+    u="$(rps_of "$work/usher.$round.wrk")"
+    [ -n "$n" ] && [ -n "$u" ] || die "could not read wrk's output"
+    ratio="$(awk -v n="$n" -v u="$u" 'BEGIN { printf "%.3f", (n > 0) ? u / n : 0 }')"
+    ratios+=("$ratio")
+    printf 'bench: round %d: nginx %.0f req/s (p99 %s), usher %.0f req/s (p99 %s), ratio %s%s\n' \
+        "$round" "$n" "$(p99_of "$work/nginx.$round.wrk")" "$u" \
+        "$(p99_of "$work/usher.$round.wrk")" "$ratio" \
+        "$(errors_of "$work/usher.$round.wrk")" >&2
+done
 
 kill -0 "$usher_pid" 2>/dev/null || { tail -n 30 "$work/usher/serve.log" >&2; die "usher died under load"; }
 rss_kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$usher_pid/status")"
 hwm_kb="$(awk '/^VmHWM:/ {print $2}' "/proc/$usher_pid/status")"
+median="$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+last=$rounds
 
-nginx_rps="$(rps_of "$work/nginx.wrk")"
-usher_rps="$(rps_of "$work/usher.wrk")"
-[ -n "$nginx_rps" ] && [ -n "$usher_rps" ] || die "could not read wrk's output"
-
-awk -v n="$nginx_rps" -v u="$usher_rps" -v np="$(p99_of "$work/nginx.wrk")" \
-    -v up="$(p99_of "$work/usher.wrk")" -v rss="$rss_kb" -v hwm="$hwm_kb" \
-    -v tr="$target_ratio" -v tm="$target_rss_mb" -v load="wrk -t$threads -c$connections -d$duration" \
-    -v cores="$cores" -v wt="$web_threads" -v ne="$(errors_of "$work/nginx.wrk")" \
-    -v ue="$(errors_of "$work/usher.wrk")" 'BEGIN {
-    ratio = (n > 0) ? u / n : 0
+awk -v n="$(rps_of "$work/nginx.$last.wrk")" -v u="$(rps_of "$work/usher.$last.wrk")" \
+    -v np="$(p99_of "$work/nginx.$last.wrk")" -v up="$(p99_of "$work/usher.$last.wrk")" \
+    -v ratio="$median" -v all="${ratios[*]}" -v rss="$rss_kb" -v hwm="$hwm_kb" \
+    -v tr="$target_ratio" -v tm="$target_rss_mb" \
+    -v load="wrk -t$threads -c$connections -d$duration, $rounds alternating rounds" \
+    -v cores="$cores" -v wt="$web_threads" 'BEGIN {
     rss_mb = rss / 1024
     printf "GET /health/  (%s, %d cores, usher WEB_THREADS=%d, SQLite)\n", load, cores, wt
-    printf "  nginx  %10.0f req/s   p99 %s%s\n", n, np, (ne != "" ? "   " ne : "")
-    printf "  usher  %10.0f req/s   p99 %s%s\n", u, up, (ue != "" ? "   " ue : "")
-    printf "  ratio usher/nginx  %.2f   (target >= %s)  %s\n", ratio, tr, (ratio >= tr ? "ok" : "BELOW TARGET")
+    printf "  nginx  %10.0f req/s   p99 %s   (last round)\n", n, np
+    printf "  usher  %10.0f req/s   p99 %s   (last round)\n", u, up
+    printf "  ratio usher/nginx  %.2f median of rounds [%s]   (target >= %s)  %s\n", ratio, all, tr, (ratio >= tr ? "ok" : "BELOW TARGET")
     printf "  usher VmRSS        %.1f MB (peak %.1f MB)   (target < %s MB)  %s\n", rss_mb, hwm / 1024, tm, (rss_mb < tm ? "ok" : "ABOVE TARGET")
 }'
 
 if [ -n "${BENCH_KEEP:-}" ]; then
     mkdir -p "$repo/bench/results"
     stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-    cp "$work/nginx.wrk" "$repo/bench/results/health-$stamp-nginx.txt"
-    cp "$work/usher.wrk" "$repo/bench/results/health-$stamp-usher.txt"
+    for f in "$work"/*.wrk; do cp "$f" "$repo/bench/results/health-$stamp-$(basename "$f" .wrk).txt"; done
     echo "bench: wrk outputs kept in bench/results/health-$stamp-*.txt" >&2
 fi
