@@ -274,7 +274,8 @@ static int read_waiting(struct db_pool *pool, int64_t (*pairs)[2], int limit, in
 
 #define FILL_BATCH 256
 
-int alloc_fill_waiting(struct db_pool *pool, int64_t now, int *assigned)
+int alloc_fill_waiting(struct db_pool *pool, int64_t now, int *assigned, alloc_seated_fn on_seated,
+                       void *ctx)
 {
     int64_t pairs[FILL_BATCH][2];
     int n = 0;
@@ -283,8 +284,11 @@ int alloc_fill_waiting(struct db_pool *pool, int64_t now, int *assigned)
     for (int i = 0; rc == 0 && i < n; i++) {
         struct alloc_result r;
         rc = alloc_assign(pool, pairs[i][0], pairs[i][1], now, &r);
-        if (rc == 0 && r.outcome == ALLOC_ASSIGNED)
+        if (rc == 0 && r.outcome == ALLOC_ASSIGNED) {
             (*assigned)++;
+            if (on_seated)
+                rc = on_seated(pairs[i][0], ctx);
+        }
     }
     return rc;
 }

@@ -40,8 +40,13 @@ int alloc_release(struct db_pool *pool, int64_t user_id, int64_t product_id);
 /* An administrator's choice of instance: may exceed allocation_cap, never hard_cap
  * (USHER_ELIMIT). Moves an existing seat of the same product. */
 int alloc_assign_manual(struct db_pool *pool, int64_t user_id, int64_t instance_id, int64_t now);
-/* Tries to seat every waiting assignment, oldest first; *assigned gets how many got one. */
-int alloc_fill_waiting(struct db_pool *pool, int64_t now, int *assigned);
+/* Called for each user who got a seat while filling (so their access can be provisioned). */
+typedef int (*alloc_seated_fn)(int64_t user_id, void *ctx);
+
+/* Tries to seat every waiting assignment, oldest first; *assigned gets how many got one.
+ * on_seated (may be NULL) is called for each; its failure stops the fill and is returned. */
+int alloc_fill_waiting(struct db_pool *pool, int64_t now, int *assigned, alloc_seated_fn on_seated,
+                       void *ctx);
 /* Number of assignments waiting for capacity (metrics, admin). */
 int alloc_count_waiting(struct db_pool *pool, int64_t *count);
 

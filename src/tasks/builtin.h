@@ -44,6 +44,9 @@ int task_cleanup(struct task_run *run);
 int task_queue_probe(struct task_run *run);
 /* sync_user.c: sync_user_post_checkout(user_id). */
 int task_sync_user_post_checkout(struct task_run *run);
+/* fill_waiting.c: the periodic seating of waiting_capacity assignments. */
+#define TASK_FILL_WAITING_INTERVAL_SECONDS 60
+int task_fill_waiting_seats(struct task_run *run);
 /* waitlist_member.c: waitlist_add_member(email). */
 int task_waitlist_add_member(struct task_run *run);
 

@@ -28,6 +28,9 @@ void task_register_all(void)
     /* Built in (tasks/builtin.h). */
     must(task_schedule_periodic("cleanup", TASK_CLEANUP_INTERVAL_SECONDS, task_cleanup), "cleanup");
     must(task_register(TASK_PROBE_NAME, task_queue_probe), TASK_PROBE_NAME);
+    must(task_schedule_periodic("fill_waiting_seats", TASK_FILL_WAITING_INTERVAL_SECONDS,
+                                task_fill_waiting_seats),
+         "fill_waiting_seats");
     must(task_register("sync_user_post_checkout", task_sync_user_post_checkout),
          "sync_user_post_checkout");
     must(task_register("waitlist_add_member", task_waitlist_add_member), "waitlist_add_member");
@@ -41,7 +44,6 @@ void task_register_all(void)
      *   notify_payment_failed(user_id)
      * Periodic jobs, with task_schedule_periodic(name, interval_seconds, fn):
      *   close accounts past their final expiry (SPEC §7)
-     *   assign waiting_capacity seats (SPEC §5)
      *   reconcile active subscriptions against Stripe, daily (86400)
      * Until a name is registered, its tasks fail visibly (task.h) instead of vanishing.
      */

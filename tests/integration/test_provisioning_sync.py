@@ -14,7 +14,7 @@ from conftest import REPO
 sys.path.insert(0, str(REPO))
 from devstack.doubles.pytest_plugin import keycloak_double  # noqa: E402,F401 - fixture
 from test_oidc import Login, kc, oidc_env  # noqa: E402,F401 - fixtures reused
-from test_worker import migrated, workers  # noqa: E402,F401
+from test_worker import clock, migrated, workers  # noqa: E402,F401
 
 ADMIN = {"KEYCLOAK_ADMIN_CLIENT_ID": "usher-admin",
          "KEYCLOAK_ADMIN_CLIENT_SECRET": "usher-admin-secret"}
@@ -110,3 +110,30 @@ def test_dropped_attributes_are_reported(usher, kc, db, workers):
     w = workers(dict(oidc_env(kc, **ADMIN)))
     wait_for(lambda: done_syncs(db) == 1, "the sync")
     assert "dropped Usher attributes" in w.log
+
+
+@pytest.mark.backend("sqlite")
+def test_waiting_seat_is_filled_when_capacity_appears(usher, kc, db, workers, clock):
+    kc.add_group("cloud-foggy")
+    kc.set_unmanaged_policy("ADMIN_EDIT")
+    app = usher(oidc_env(kc, **ADMIN))
+    seed(db)
+    db.exec("UPDATE instances SET soft_cap = 0, allocation_cap = 0, hard_cap = 5")
+    assert Login(app).run("alice").status_code == 303
+    user_id = db.scalar("SELECT id FROM users WHERE username = 'alice'")
+    db.exec("UPDATE users SET subscription_status = 'active' WHERE id = ?", user_id)
+    db.exec("INSERT INTO subscription_items (user_id, product_id, stripe_price_id, quantity) "
+            "VALUES (?, 1, 'price_cloud', 1)", user_id)
+    assert Login(app).run("alice").status_code == 303
+    workers(dict(oidc_env(kc, **ADMIN)))
+    wait_for(lambda: done_syncs(db) == 1, "the first sync")
+    assert db.scalar("SELECT state FROM instance_assignments") == "waiting_capacity"
+    assert "cloud-foggy" not in group_names(kc, kc.user("alice")["id"])
+
+    db.exec("UPDATE instances SET soft_cap = 1, allocation_cap = 1")  # capacity appears
+    clock(61)  # the next slot of the periodic job
+    wait_for(lambda: db.scalar("SELECT state FROM instance_assignments") == "active",
+             "the waiting seat to be filled")
+    wait_for(lambda: done_syncs(db) == 2, "the sync after seating")
+    assert "cloud-foggy" in group_names(kc, kc.user("alice")["id"])
+    assert db.scalar("SELECT allocated_seats FROM instances WHERE id = 1") == 1

@@ -221,11 +221,11 @@ static void test_waiting_is_filled_when_capacity_appears(void **state)
     assert_int_equal(alloc_assign(f->pool, u2, f->product_id, NOW, &r), 0);
     assert_int_equal(r.outcome, ALLOC_WAITING);
     int filled = -1;
-    assert_int_equal(alloc_fill_waiting(f->pool, NOW, &filled), 0);
+    assert_int_equal(alloc_fill_waiting(f->pool, NOW, &filled, NULL, NULL), 0);
     assert_int_equal(filled, 0);
     const struct db_param p[] = {DB_INT(a)};
     exec(f->pool, "UPDATE instances SET soft_cap = 2, allocation_cap = 2 WHERE id = $1", p, 1);
-    assert_int_equal(alloc_fill_waiting(f->pool, NOW, &filled), 0);
+    assert_int_equal(alloc_fill_waiting(f->pool, NOW, &filled, NULL, NULL), 0);
     assert_int_equal(filled, 1);
     assert_int_equal(seats(f, a), 2);
     assert_seats_match_assignments(f);
