@@ -57,31 +57,18 @@ static int check_broker(const struct usher_config *cfg)
     return rc == 0 ? 0 : 1;
 }
 
-/* The attribute names a sync may write: has_<slug>, <slug>_instance, entitlement keys. */
+/* The attribute names a sync may write, NULL-terminated (for kc_profile_check). */
 static char **attribute_names(struct db_pool *pool)
 {
     struct db_conn *conn = NULL;
-    struct db_result *res = NULL;
-    json_t *keys = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
-    if (rc == 0)
-        rc = db_query(conn, "SELECT slug, requires_instance FROM products ORDER BY slug", NULL, 0,
-                      &res);
-    if (rc == 0)
-        rc = entitlements_catalog_keys(conn, &keys);
+    json_t *list = NULL;
+    if (db_acquire(pool, WAIT_MS, &conn) != 0 || entitlements_attribute_names(conn, &list) != 0)
+        list = json_array(); /* the database check above reports the failure */
     db_release(conn);
-    int rows = rc == 0 ? db_result_rows(res) : 0;
-    char **names = xcalloc((size_t)(2 * rows) + json_array_size(keys) + 1, sizeof *names);
-    size_t n = 0;
-    for (int r = 0; r < rows; r++) {
-        names[n++] = xasprintf("has_%s", db_result_text(res, r, 0));
-        if (db_result_bool(res, r, 1))
-            names[n++] = xasprintf("%s_instance", db_result_text(res, r, 0));
-    }
-    for (size_t i = 0; i < json_array_size(keys); i++)
-        names[n++] = xstrdup(json_string_value(json_array_get(keys, i)));
-    db_result_free(res);
-    json_decref(keys);
+    char **names = xcalloc(json_array_size(list) + 1, sizeof *names);
+    for (size_t i = 0; i < json_array_size(list); i++)
+        names[i] = xstrdup(json_string_value(json_array_get(list, i)));
+    json_decref(list);
     return names;
 }
 

@@ -692,3 +692,10 @@ int task_store_metrics(struct db_conn *conn)
     db_result_free(res);
     return rc;
 }
+
+int task_store_purge_done(struct db_conn *conn, int64_t cutoff, int64_t *deleted)
+{
+    const struct db_param p[] = {DB_INT(cutoff)};
+    return db_exec(conn, "DELETE FROM tasks WHERE state = 'done' AND updated_at < $1", p, 1,
+                   deleted);
+}

@@ -193,5 +193,7 @@ int task_retry(struct db_conn *conn, int64_t id, int64_t now);
  * usher_tasks_total{name,outcome} (outcome: done, retry, failed, expired).
  */
 int task_store_metrics(struct db_conn *conn);
+/* Deletes done tasks last updated before cutoff; failed tasks are always kept. */
+int task_store_purge_done(struct db_conn *conn, int64_t cutoff, int64_t *deleted);
 
 #endif

@@ -168,3 +168,29 @@ int entitlements_catalog_keys(struct db_conn *conn, json_t **out)
     *out = keys;
     return 0;
 }
+
+int entitlements_attribute_names(struct db_conn *conn, json_t **out)
+{
+    struct db_result *res = NULL;
+    int rc =
+        db_query(conn, "SELECT slug, requires_instance FROM products ORDER BY slug", NULL, 0, &res);
+    json_t *names = json_array(), *keys = NULL;
+    for (int r = 0; rc == 0 && r < db_result_rows(res); r++) {
+        const char *slug = db_result_text(res, r, 0);
+        json_array_append_new(names, json_sprintf("has_%s", slug));
+        if (db_result_bool(res, r, 1))
+            json_array_append_new(names, json_sprintf("%s_instance", slug));
+    }
+    db_result_free(res);
+    if (rc == 0)
+        rc = entitlements_catalog_keys(conn, &keys);
+    if (rc == 0)
+        json_array_extend(names, keys);
+    json_decref(keys);
+    if (rc != 0) {
+        json_decref(names);
+        return rc;
+    }
+    *out = names;
+    return 0;
+}

@@ -34,4 +34,9 @@ bool entitlements_owns_key(const char *key, const json_t *extra_keys);
 /* Every key that appears in any price's entitlements (array of strings, caller owns). */
 int entitlements_catalog_keys(struct db_conn *conn, json_t **out);
 
+/* Every attribute name a sync may write, from the catalog: has_<slug> for each product,
+ * <slug>_instance for each that requires an instance, and the entitlement keys (array of
+ * strings, caller owns). `usher check` asks Keycloak whether it keeps them. */
+int entitlements_attribute_names(struct db_conn *conn, json_t **out);
+
 #endif

@@ -81,3 +81,12 @@ int stripe_event_ingest(struct db_pool *pool, const char *payload, size_t len, i
     json_decref(doc);
     return rc;
 }
+
+int stripe_event_purge(struct db_conn *conn, int64_t cutoff, int64_t *deleted)
+{
+    const struct db_param p[] = {DB_INT(cutoff)};
+    return db_exec(conn,
+                   "DELETE FROM stripe_events WHERE status IN ('processed', 'ignored') "
+                   "AND received_at < $1",
+                   p, 1, deleted);
+}

@@ -25,4 +25,9 @@ struct db_pool;
 int stripe_event_ingest(struct db_pool *pool, const char *payload, size_t len, int64_t now,
                         bool *duplicate);
 
+struct db_conn;
+/* Deletes processed or ignored events received before cutoff (keep at least 30 days: Stripe
+ * can resend that long). Pending and failed events are kept. */
+int stripe_event_purge(struct db_conn *conn, int64_t cutoff, int64_t *deleted);
+
 #endif

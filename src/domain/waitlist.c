@@ -46,3 +46,15 @@ int waitlist_join(struct db_pool *pool, const char *email, int64_t now, bool *al
     db_release(conn); /* rolls back when the commit was not reached */
     return rc;
 }
+
+int waitlist_mark_synced(struct db_pool *pool, const char *email, int64_t now)
+{
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, WAIT_MS, &conn);
+    const struct db_param p[] = {DB_INT(now), DB_TEXT(email)};
+    if (rc == 0)
+        rc = db_exec(conn, "UPDATE waitlist_entries SET synced_at = $1 WHERE email = $2", p, 2,
+                     NULL);
+    db_release(conn);
+    return rc;
+}

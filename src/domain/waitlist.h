@@ -14,4 +14,7 @@ struct db_pool;
  * on the list before. */
 int waitlist_join(struct db_pool *pool, const char *email, int64_t now, bool *already);
 
+/* Records that email reached the Mailgun list. */
+int waitlist_mark_synced(struct db_pool *pool, const char *email, int64_t now);
+
 #endif

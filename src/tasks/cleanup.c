@@ -10,16 +10,12 @@
 #include "domain/codes.h"
 #include "domain/rate_limit.h"
 #include "domain/session_store.h"
+#include "domain/stripe_events.h"
+#include "db/task_store.h"
 #include "tasks/task.h"
 #include "tasks/worker_internal.h"
 
 #include <string.h>
-
-static int delete_before(struct db_conn *conn, const char *sql, int64_t cutoff, int64_t *n)
-{
-    const struct db_param p[] = {DB_INT(cutoff)};
-    return db_exec(conn, sql, p, 1, n);
-}
 
 int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *counts)
 {
@@ -30,13 +26,9 @@ int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *c
     first = first ? first : rc;
     rc = rate_limit_purge(conn, now - CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS, &counts->rate_limits);
     first = first ? first : rc;
-    rc = delete_before(conn,
-                       "DELETE FROM stripe_events WHERE status IN ('processed', 'ignored') "
-                       "AND received_at < $1",
-                       now - CLEANUP_STRIPE_EVENT_KEEP_SECONDS, &counts->stripe_events);
+    rc = stripe_event_purge(conn, now - CLEANUP_STRIPE_EVENT_KEEP_SECONDS, &counts->stripe_events);
     first = first ? first : rc;
-    rc = delete_before(conn, "DELETE FROM tasks WHERE state = 'done' AND updated_at < $1",
-                       now - CLEANUP_DONE_TASK_KEEP_SECONDS, &counts->tasks);
+    rc = task_store_purge_done(conn, now - CLEANUP_DONE_TASK_KEEP_SECONDS, &counts->tasks);
     return first ? first : rc;
 }
 

@@ -6,23 +6,10 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "db/db.h"
+#include "domain/waitlist.h"
 #include "integrations/mailgun.h"
 #include "tasks/builtin.h"
 #include "tasks/task.h"
-#include "tasks/worker_internal.h"
-
-static int mark_synced(struct task_run *run, const char *email)
-{
-    struct db_conn *conn = NULL;
-    int rc = db_acquire(run->pool, WORKER_DB_WAIT_MS, &conn);
-    const struct db_param p[] = {DB_INT(clock_now()), DB_TEXT(email)};
-    if (rc == 0)
-        rc = db_exec(conn, "UPDATE waitlist_entries SET synced_at = $1 WHERE email = $2", p, 2,
-                     NULL);
-    db_release(conn);
-    return rc;
-}
 
 int task_waitlist_add_member(struct task_run *run)
 {
@@ -42,7 +29,7 @@ int task_waitlist_add_member(struct task_run *run)
         task_run_error(run, "waitlist_add_member: Mailgun: %s", usher_strerror(rc));
         return rc;
     }
-    rc = mark_synced(run, email);
+    rc = waitlist_mark_synced(run->pool, email, clock_now());
     if (rc != 0)
         task_run_error(run, "waitlist_add_member: %s", usher_strerror(rc));
     return rc;

@@ -106,8 +106,16 @@ static void test_builtin_registration(void **state)
     task_register_all(); /* idempotent */
     assert_non_null(task_handler_find("cleanup"));
     assert_non_null(task_handler_find("queue_probe"));
-    assert_int_equal(task_periodic_count(), 1);
-    assert_int_equal(task_periodic_at(0)->interval_seconds, 3600);
+    assert_non_null(task_handler_find("sync_user_post_checkout"));
+    assert_non_null(task_handler_find("waitlist_add_member"));
+    assert_int_equal(task_periodic_count(), 2);
+    int hourly = 0, every_minute = 0;
+    for (int i = 0; i < task_periodic_count(); i++) {
+        hourly += task_periodic_at(i)->interval_seconds == 3600;
+        every_minute += task_periodic_at(i)->interval_seconds == 60;
+    }
+    assert_int_equal(hourly, 1); /* cleanup */
+    assert_int_equal(every_minute, 1); /* fill_waiting_seats */
 }
 
 int main(void)
