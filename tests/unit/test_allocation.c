@@ -12,6 +12,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "domain/allocation.h"
+#include "testdb.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,11 +22,9 @@
 
 #define NOW 1790000000LL
 
-static const char *pg_url;
-
 struct fixture {
+    struct testdb db;
     struct db_pool *pool;
-    char path[128];
     int64_t product_id;
 };
 
@@ -100,72 +99,43 @@ static void assert_seats_match_assignments(struct fixture *f)
                      0);
 }
 
-static int setup_pool(struct fixture *f, const char *url)
+#define PG_SCHEMA "usher_test_alloc"
+
+static void seed_product(struct fixture *f)
 {
-    assert_int_equal(db_pool_new(url, 12, &f->pool), 0);
-    char *dir = xasprintf("%s/migrations", getenv("USHER_DATA_DIR"));
-    assert_int_equal(db_migrate(f->pool, dir, NULL), 0);
-    free(dir);
-    exec(f->pool, "DELETE FROM instance_assignments", NULL, 0);
-    exec(f->pool, "DELETE FROM instances", NULL, 0);
-    exec(f->pool, "DELETE FROM users", NULL, 0);
-    exec(f->pool, "DELETE FROM products", NULL, 0);
     const struct db_param p[] = {DB_INT(NOW)};
     f->product_id = insert_id(f->pool,
                               "INSERT INTO products (name, slug, page, provisioner, created_at, "
                               "updated_at) VALUES ('Cloud', 'cloud', 'plan', 'group', $1, $1) "
                               "RETURNING id",
                               p, 1);
+}
+
+/* Each test gets a fresh database of its own (testdb.h). */
+static int setup_on(void **state, bool pg)
+{
+    struct fixture *f = xcalloc(1, sizeof *f);
+    testdb_open(&f->db, "alloc", pg, PG_SCHEMA, 12);
+    f->pool = f->db.pool;
+    seed_product(f);
+    *state = f;
     return 0;
 }
 
 static int setup_sqlite(void **state)
 {
-    struct fixture *f = xcalloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/usher-test-alloc-%d.sqlite3", (int)getpid());
-    unlink(f->path);
-    char *url = xasprintf("sqlite:///%s", f->path);
-    setup_pool(f, url);
-    free(url);
-    *state = f;
-    return 0;
+    return setup_on(state, false);
 }
 
-#define PG_SCHEMA "usher_test_alloc"
-
-/* Each PostgreSQL test works in a fresh schema of its own, so parallel suites never meet. */
 static int setup_pg(void **state)
 {
-    struct db_pool *admin = NULL;
-    struct db_conn *conn = NULL;
-    assert_int_equal(db_pool_new(pg_url, 1, &admin), 0);
-    assert_int_equal(db_acquire(admin, 5000, &conn), 0);
-    assert_int_equal(db_exec_script(conn, "DROP SCHEMA IF EXISTS " PG_SCHEMA
-                                          " CASCADE; CREATE SCHEMA " PG_SCHEMA),
-                     0);
-    db_release(conn);
-    db_pool_free(admin);
-    struct fixture *f = xcalloc(1, sizeof *f);
-    char *url = xasprintf("%s%soptions=-csearch_path%%3D" PG_SCHEMA, pg_url,
-                          strchr(pg_url, '?') ? "&" : "?");
-    setup_pool(f, url);
-    free(url);
-    *state = f;
-    return 0;
+    return setup_on(state, true);
 }
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    db_pool_free(f->pool);
-    if (f->path[0]) {
-        char extra[160];
-        unlink(f->path);
-        snprintf(extra, sizeof extra, "%s-wal", f->path);
-        unlink(extra);
-        snprintf(extra, sizeof extra, "%s-shm", f->path);
-        unlink(extra);
-    }
+    testdb_close(&f->db);
     free(f);
     return 0;
 }
@@ -332,8 +302,7 @@ int main(void)
         ON_SQLITE(test_concurrent_allocations_hold_the_invariants),
     };
     int failed = cmocka_run_group_tests_name("allocation (sqlite)", sqlite_tests, NULL, NULL);
-    pg_url = getenv("USHER_TEST_PG_URL");
-    if (!pg_url || !*pg_url) {
+    if (!testdb_pg_url()) {
         printf("allocation (postgres): skipped: USHER_TEST_PG_URL unset\n");
         return failed;
     }

@@ -18,9 +18,9 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "testdb.h"
 #include "domain/catalog.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,21 +38,13 @@
 #define DEMO_INSTANCES 3
 
 static struct db_pool *pool;
-static char *pool_url;
-static char tmpdir[64];
 static bool use_pg; /* which dialect the running group sets up */
 
 /* ---- helpers ---- */
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("USHER_DATA_DIR");
-    return d && *d ? d : USHER_DEFAULT_DATA_DIR;
-}
-
 static char *demo_path(void)
 {
-    return xasprintf("%s/devstack/catalog.json", data_dir());
+    return xasprintf("%s/devstack/catalog.json", testdb_data_dir());
 }
 
 static json_t *demo_doc(void)
@@ -186,57 +178,22 @@ static json_t *price(json_t *doc, size_t i, size_t k)
 
 /* ---- per-test databases ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void pg_admin(const char *sql)
-{
-    struct db_pool *admin = NULL;
-    struct db_conn *c = NULL;
-    assert_int_equal(db_pool_new(getenv("USHER_TEST_PG_URL"), 1, &admin), 0);
-    assert_int_equal(db_acquire(admin, 5000, &c), 0);
-    assert_int_equal(db_exec_script(c, sql), 0);
-    db_release(c);
-    db_pool_free(admin);
-}
+static struct testdb db;
 
 static int db_setup(void **state)
 {
     (void)state;
-    if (use_pg) {
-        const char *base = getenv("USHER_TEST_PG_URL");
-        pg_admin("DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE; CREATE SCHEMA " PG_SCHEMA);
-        pool_url = xasprintf("%s%soptions=-csearch_path%%3D" PG_SCHEMA, base,
-                             strchr(base, '?') ? "&" : "?");
-    } else {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/usher-test-catalog-XXXXXX");
-        assert_non_null(mkdtemp(tmpdir));
-        pool_url = xasprintf("sqlite:///%s/test.db", tmpdir);
-    }
-    assert_int_equal(db_pool_new(pool_url, 2, &pool), 0);
-    char *dir = xasprintf("%s/migrations", data_dir());
-    int applied = 0;
-    int rc = db_migrate(pool, dir, &applied);
-    free(dir);
-    assert_int_equal(rc, 0);
-    assert_true(applied >= 1);
+    testdb_open(&db, "catalog", use_pg, PG_SCHEMA, 2);
+    pool = db.pool;
+    assert_true(db.migrations_applied >= 1);
     return 0;
 }
 
 static int db_teardown(void **state)
 {
     (void)state;
-    db_pool_free(pool);
+    testdb_close(&db);
     pool = NULL;
-    free(pool_url);
-    pool_url = NULL;
-    if (use_pg)
-        pg_admin("DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE");
-    else
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
 
@@ -867,7 +824,7 @@ static void test_apply_concurrent(void **state)
 
 static char *write_tmp(const char *content)
 {
-    char *path = xasprintf("%s/catalog-XXXXXX", use_pg ? "/tmp" : tmpdir);
+    char *path = xasprintf("%s/catalog-XXXXXX", db.dir);
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     FILE *f = fdopen(fd, "w");

@@ -17,9 +17,9 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "testdb.h"
 #include "domain/codes.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,67 +36,25 @@
 #define IP "192.0.2.7"
 
 static struct db_pool *pool;
-static char *pool_url;
-static char tmpdir[64];
 static bool use_pg;
 
 /* ---- per-test databases ---- */
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("USHER_DATA_DIR");
-    return d && *d ? d : USHER_DEFAULT_DATA_DIR;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void pg_admin(const char *sql)
-{
-    struct db_pool *admin = NULL;
-    struct db_conn *c = NULL;
-    assert_int_equal(db_pool_new(getenv("USHER_TEST_PG_URL"), 1, &admin), 0);
-    assert_int_equal(db_acquire(admin, 5000, &c), 0);
-    assert_int_equal(db_exec_script(c, sql), 0);
-    db_release(c);
-    db_pool_free(admin);
-}
+static struct testdb db;
 
 static int setup(void **state)
 {
     (void)state;
-    if (use_pg) {
-        const char *base = getenv("USHER_TEST_PG_URL");
-        pg_admin("DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE; CREATE SCHEMA " PG_SCHEMA);
-        pool_url = xasprintf("%s%soptions=-csearch_path%%3D" PG_SCHEMA, base,
-                             strchr(base, '?') ? "&" : "?");
-    } else {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/usher-test-codes-XXXXXX");
-        assert_non_null(mkdtemp(tmpdir));
-        pool_url = xasprintf("sqlite:///%s/test.db", tmpdir);
-    }
-    assert_int_equal(db_pool_new(pool_url, 8, &pool), 0);
-    char *dir = xasprintf("%s/migrations", data_dir());
-    int rc = db_migrate(pool, dir, NULL);
-    free(dir);
-    assert_int_equal(rc, 0);
+    testdb_open(&db, "codes", use_pg, PG_SCHEMA, 8);
+    pool = db.pool;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    db_pool_free(pool);
+    testdb_close(&db);
     pool = NULL;
-    free(pool_url);
-    pool_url = NULL;
-    if (use_pg)
-        pg_admin("DROP SCHEMA IF EXISTS " PG_SCHEMA " CASCADE");
-    else
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
 

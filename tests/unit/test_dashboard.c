@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "testdb.h"
 #include "domain/allocation.h"
 #include "domain/dashboard.h"
 #include "domain/users.h"
@@ -22,7 +23,7 @@
 #define NOW 1790000000LL
 
 static struct db_pool *pool;
-static char path[128];
+static struct testdb tdb;
 
 static void run(const char *sql, const struct db_param *p, int n)
 {
@@ -37,14 +38,8 @@ static void run(const char *sql, const struct db_param *p, int n)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/usher-test-dash-%d.sqlite3", (int)getpid());
-    unlink(path);
-    char *url = xasprintf("sqlite:///%s", path);
-    assert_int_equal(db_pool_new(url, 2, &pool), 0);
-    free(url);
-    char *dir = xasprintf("%s/migrations", getenv("USHER_DATA_DIR"));
-    assert_int_equal(db_migrate(pool, dir, NULL), 0);
-    free(dir);
+    testdb_open(&tdb, "dash", false, NULL, 2);
+    pool = tdb.pool;
     const struct db_param t[] = {DB_INT(NOW)};
     run("INSERT INTO products (id, name, slug, page, provisioner, requires_instance, is_addon, "
         "standalone_url, dashboard_name, description, icon, created_at, updated_at) VALUES "
@@ -66,8 +61,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    db_pool_free(pool);
-    unlink(path);
+    testdb_close(&tdb);
+    pool = NULL;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "testdb.h"
 #include "domain/allocation.h"
 #include "domain/entitlements.h"
 
@@ -21,7 +22,7 @@
 
 static struct db_pool *pool;
 static struct db_conn *conn;
-static char path[128];
+static struct testdb tdb;
 static int64_t user_id;
 
 static void run(const char *sql, const struct db_param *p, int n)
@@ -34,14 +35,8 @@ static void run(const char *sql, const struct db_param *p, int n)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/usher-test-ent-%d.sqlite3", (int)getpid());
-    unlink(path);
-    char *url = xasprintf("sqlite:///%s", path);
-    assert_int_equal(db_pool_new(url, 2, &pool), 0);
-    free(url);
-    char *dir = xasprintf("%s/migrations", getenv("USHER_DATA_DIR"));
-    assert_int_equal(db_migrate(pool, dir, NULL), 0);
-    free(dir);
+    testdb_open(&tdb, "ent", false, NULL, 2);
+    pool = tdb.pool;
     assert_int_equal(db_acquire(pool, 1000, &conn), 0);
     const struct db_param t[] = {DB_INT(NOW)};
     run("INSERT INTO products (id, name, slug, page, provisioner, created_at, updated_at) VALUES "
@@ -82,8 +77,8 @@ static int teardown(void **state)
 {
     (void)state;
     db_release(conn);
-    db_pool_free(pool);
-    unlink(path);
+    testdb_close(&tdb);
+    pool = NULL;
     return 0;
 }
 

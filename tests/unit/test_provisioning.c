@@ -11,6 +11,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "testdb.h"
 #include "domain/provisioning.h"
 
 #include <stdio.h>
@@ -21,7 +22,7 @@
 #define NOW 1790000000LL
 
 static struct db_pool *pool;
-static char path[128];
+static struct testdb tdb;
 static int64_t user_id;
 
 struct recorder {
@@ -78,14 +79,8 @@ static int64_t scalar(const char *sql)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/usher-test-prov-%d.sqlite3", (int)getpid());
-    unlink(path);
-    char *url = xasprintf("sqlite:///%s", path);
-    assert_int_equal(db_pool_new(url, 2, &pool), 0);
-    free(url);
-    char *dir = xasprintf("%s/migrations", getenv("USHER_DATA_DIR"));
-    assert_int_equal(db_migrate(pool, dir, NULL), 0);
-    free(dir);
+    testdb_open(&tdb, "prov", false, NULL, 2);
+    pool = tdb.pool;
     const struct db_param t[] = {DB_INT(NOW)};
     run("INSERT INTO products (id, name, slug, page, provisioner, requires_instance, created_at, "
         "updated_at) VALUES (1, 'Cloud', 'cloud', 'plan', 'group', 1, $1, $1), "
@@ -117,8 +112,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    db_pool_free(pool);
-    unlink(path);
+    testdb_close(&tdb);
+    pool = NULL;
     return 0;
 }
 

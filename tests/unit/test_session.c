@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "testdb.h"
 #include "domain/session_store.h"
 
 #include <stdio.h>
@@ -19,22 +20,16 @@
 #define T0 1790000000LL
 
 struct fixture {
+    struct testdb db;
     struct db_pool *pool;
     struct db_conn *conn;
-    char path[128];
 };
 
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/usher-test-session-%d.sqlite3", (int)getpid());
-    unlink(f->path);
-    char *url = xasprintf("sqlite:///%s", f->path);
-    assert_int_equal(db_pool_new(url, 2, &f->pool), 0);
-    free(url);
-    char *dir = xasprintf("%s/migrations", getenv("USHER_DATA_DIR"));
-    assert_int_equal(db_migrate(f->pool, dir, NULL), 0);
-    free(dir);
+    testdb_open(&f->db, "session", false, NULL, 2);
+    f->pool = f->db.pool;
     assert_int_equal(db_acquire(f->pool, 1000, &f->conn), 0);
     *state = f;
     return 0;
@@ -44,13 +39,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     db_release(f->conn);
-    db_pool_free(f->pool);
-    unlink(f->path);
-    char wal[160];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", f->path);
-    unlink(wal);
+    testdb_close(&f->db);
     free(f);
     return 0;
 }
