@@ -208,3 +208,24 @@ def test_logout_through_keycloak(usher, keycloak):
     r = b.get("/oidc/authenticate/")
     r = b.idp.get(r.headers["Location"], allow_redirects=False, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200 and "kc-form-login" in r.text
+
+
+def test_usher_check_reaches_the_real_keycloak(usher, keycloak):
+    """`usher check` with the service account: token, and the realm's attribute policy
+    (the test realm allows unmanaged attributes for admins, so nothing is dropped)."""
+    env = dict(usher.env, KEYCLOAK_ADMIN_CLIENT_ID=keycloak.admin_client_id,
+               KEYCLOAK_ADMIN_CLIENT_SECRET=keycloak.admin_client_secret)
+    subprocess.run([str(usher.binary), "migrate"], env=env, cwd=usher.cwd, check=True,
+                   capture_output=True, timeout=60)
+    subprocess.run([str(usher.binary), "catalog", "apply", str(REPO / "devstack/catalog.json")],
+                   env=env, cwd=usher.cwd, check=True, capture_output=True, timeout=60)
+    r = subprocess.run([str(usher.binary), "check"], env=env, cwd=usher.cwd,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "keycloak admin: ok" in r.stdout
+    assert "unmanagedAttributePolicy=ADMIN_EDIT" in r.stdout
+    assert keycloak.admin_client_secret not in r.stdout + r.stderr
+    bad = dict(env, KEYCLOAK_ADMIN_CLIENT_SECRET="wrong-secret")
+    r = subprocess.run([str(usher.binary), "check"], env=bad, cwd=usher.cwd,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "keycloak admin: FAILED" in r.stdout
