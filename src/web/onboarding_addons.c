@@ -13,6 +13,7 @@
 #include "domain/onboarding.h"
 #include "web/app.h"
 #include "web/handlers.h"
+#include "web/onboarding_session.h"
 #include "web/pages.h"
 #include "web/response.h"
 #include "web/session.h"
@@ -21,40 +22,6 @@
 #include <string.h>
 
 #define CHECKOUT_PATH "/onboarding/checkout/"
-
-static json_t *onboarding_state(struct web_request *r)
-{
-    json_t *data = web_session_data(r);
-    json_t *state = json_object_get(data, "onboarding");
-    return json_is_object(state) ? state : NULL;
-}
-
-/* A repeated form field as a JSON array (Ulfius joins repeated fields with ','). */
-static json_t *form_list(struct web_request *r, const char *name)
-{
-    json_t *list = json_array();
-    const char *p = web_form(r, name);
-    while (p && json_array_size(list) <= ONBOARDING_MAX_ADDONS) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        json_t *item = json_stringn(p, n);
-        json_array_append_new(list, item ? item : json_string(""));
-        p = end ? end + 1 : NULL;
-    }
-    return list;
-}
-
-static bool list_has(const json_t *list, const char *slug)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach (list, i, v) {
-        const char *s = json_string_value(v);
-        if (s && !strcmp(s, slug))
-            return true;
-    }
-    return false;
-}
 
 /* Stores storage (borrowed) and general + storage as the combined list. */
 static void store(struct web_request *r, json_t *state, const json_t *storage)
@@ -78,8 +45,9 @@ static void decorate(json_t *products, const char *cycle, const json_t *chosen)
         json_t *price = json_object_get(json_object_get(p, "prices"), cycle);
         bool selectable = price && !json_is_true(json_object_get(p, "is_coming_soon"));
         json_object_set_new(p, "selectable", json_boolean(selectable));
-        json_object_set_new(p, "checked",
-                            json_boolean(selectable && slug && list_has(chosen, slug)));
+        json_object_set_new(
+            p, "checked",
+            json_boolean(selectable && slug && web_onboarding_list_has(chosen, slug)));
         json_object_set_new(
             p, "price_label",
             json_string(price ? json_string_value(json_object_get(price, "label")) : ""));
@@ -112,7 +80,7 @@ static int show(struct web_request *r, int status, const char *plan, const char 
 static int submit(struct web_request *r, json_t *state, const char *plan, const char *cycle,
                   json_t *products)
 {
-    json_t *storage = form_list(r, "addons");
+    json_t *storage = web_form_list(r, "addons", ONBOARDING_MAX_ADDONS);
     struct onboarding_choice choice = {.plan = plan,
                                        .cycle = cycle,
                                        .addons = json_object_get(state, "general_addons"),
@@ -132,7 +100,7 @@ static int submit(struct web_request *r, json_t *state, const char *plan, const 
 
 int web_onboarding_addons(struct web_request *r)
 {
-    json_t *state = onboarding_state(r);
+    json_t *state = web_onboarding_state(r, false);
     const char *plan = json_string_value(json_object_get(state, "plan"));
     const char *cycle = json_string_value(json_object_get(state, "billing_cycle"));
     if (!plan || !onboarding_cycle_valid(cycle)) {

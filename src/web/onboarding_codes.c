@@ -30,6 +30,7 @@
 #include "web/app.h"
 #include "web/handlers.h"
 #include "web/response.h"
+#include "web/onboarding_session.h"
 #include "web/session.h"
 
 #include <stdio.h>
@@ -206,12 +207,7 @@ static const char *event_name(enum code_outcome outcome)
 
 static void mark_verified(struct web_request *r, const char *email)
 {
-    json_t *data = web_session_data(r);
-    json_t *state = json_object_get(data, "onboarding");
-    if (!json_is_object(state)) {
-        state = json_object();
-        json_object_set_new(data, "onboarding", state);
-    }
+    json_t *state = web_onboarding_state(r, true);
     json_object_set_new(state, "email_verified", json_string(email));
     web_session_changed(r);
 }

@@ -16,47 +16,13 @@
 #include "domain/onboarding.h"
 #include "web/app.h"
 #include "web/handlers.h"
+#include "web/onboarding_session.h"
 #include "web/pages.h"
 #include "web/response.h"
 #include "web/session.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *onboarding_state(struct web_request *r)
-{
-    json_t *data = web_session_data(r);
-    json_t *state = json_object_get(data, "onboarding");
-    return json_is_object(state) ? state : NULL;
-}
-
-/* A repeated form field as a JSON array. Ulfius joins repeated fields with ','; slugs never
- * contain one, and whatever else arrives is refused by onboarding_check. */
-static json_t *form_list(struct web_request *r, const char *name)
-{
-    json_t *list = json_array();
-    const char *p = web_form(r, name);
-    while (p && json_array_size(list) <= ONBOARDING_MAX_ADDONS) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        json_t *item = json_stringn(p, n);
-        json_array_append_new(list, item ? item : json_string(""));
-        p = end ? end + 1 : NULL;
-    }
-    return list;
-}
-
-static bool list_has(const json_t *list, const char *slug)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach (list, i, v) {
-        const char *s = json_string_value(v);
-        if (s && !strcmp(s, slug))
-            return true;
-    }
-    return false;
-}
 
 /* Adds what the template needs to each product: selectable, checked, has_features. */
 static void decorate(json_t *products, const char *kind, const char *plan, const json_t *chosen)
@@ -68,9 +34,9 @@ static void decorate(json_t *products, const char *kind, const char *plan, const
         json_t *prices = json_object_get(p, "prices");
         bool coming = json_is_true(json_object_get(p, "is_coming_soon"));
         bool selectable = !coming && json_object_size(prices) > 0;
-        bool checked =
-            selectable && slug &&
-            (!strcmp(kind, "plan") ? plan && !strcmp(plan, slug) : list_has(chosen, slug));
+        bool checked = selectable && slug &&
+                       (!strcmp(kind, "plan") ? plan && !strcmp(plan, slug)
+                                              : web_onboarding_list_has(chosen, slug));
         json_object_set_new(p, "selectable", json_boolean(selectable));
         json_object_set_new(p, "checked", json_boolean(checked));
         json_object_set_new(p, "has_features",
@@ -113,7 +79,7 @@ static int submit(struct web_request *r, json_t *state)
 {
     const char *plan = web_form(r, "plan");
     const char *cycle = web_form(r, "billing_cycle");
-    json_t *addons = form_list(r, "addons");
+    json_t *addons = web_form_list(r, "addons", ONBOARDING_MAX_ADDONS);
     struct onboarding_choice choice = {.plan = plan, .cycle = cycle, .addons = addons};
     char *error = NULL;
     int rc = onboarding_check(r->app->db, &choice, &error);
@@ -137,7 +103,7 @@ static int submit(struct web_request *r, json_t *state)
 
 int web_onboarding_plan(struct web_request *r)
 {
-    json_t *state = onboarding_state(r);
+    json_t *state = web_onboarding_state(r, false);
     const char *first_name = json_string_value(json_object_get(state, "first_name"));
     if (!first_name || !*first_name) {
         web_redirect(r, "/onboarding/");

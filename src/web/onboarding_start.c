@@ -6,23 +6,13 @@
  */
 #include "domain/validate.h"
 #include "web/handlers.h"
+#include "web/onboarding_session.h"
 #include "web/pages.h"
 #include "web/response.h"
 #include "web/session.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *onboarding_state(struct web_request *r)
-{
-    json_t *data = web_session_data(r);
-    json_t *state = json_object_get(data, "onboarding");
-    if (!json_is_object(state)) {
-        state = json_object();
-        json_object_set_new(data, "onboarding", state);
-    }
-    return state;
-}
 
 static void show_form(struct web_request *r, int status, const char *first_name, const char *error)
 {
@@ -36,7 +26,7 @@ static void show_form(struct web_request *r, int status, const char *first_name,
 
 int web_onboarding_start(struct web_request *r)
 {
-    json_t *state = onboarding_state(r);
+    json_t *state = web_onboarding_state(r, true);
     if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")) {
         show_form(r, 200, json_string_value(json_object_get(state, "first_name")), NULL);
         return 0;

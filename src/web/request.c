@@ -31,6 +31,20 @@ const char *web_form(const struct web_request *r, const char *name)
     return u_map_get(r->u_req->map_post_body, name);
 }
 
+json_t *web_form_list(const struct web_request *r, const char *name, size_t max)
+{
+    json_t *list = json_array();
+    const char *p = web_form(r, name);
+    while (p && json_array_size(list) <= max) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        json_t *item = json_stringn(p, n);
+        json_array_append_new(list, item ? item : json_string(""));
+        p = end ? end + 1 : NULL;
+    }
+    return list;
+}
+
 const char *web_body(const struct web_request *r, size_t *len)
 {
     *len = r->u_req->binary_body_length;

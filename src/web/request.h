@@ -52,6 +52,9 @@ const char *web_cookie(const struct web_request *r, const char *name);
 const char *web_query(const struct web_request *r, const char *name);
 const char *web_form(const struct web_request *r, const char *name);
 const char *web_body(const struct web_request *r, size_t *len);
+/* A repeated form field as a JSON array of at most max + 1 strings (caller owns; empty when
+ * absent). Ulfius joins repeated fields with ','; callers validate every item. */
+json_t *web_form_list(const struct web_request *r, const char *name, size_t max);
 bool web_wants_json(const struct web_request *r);
 
 /*
