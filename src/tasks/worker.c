@@ -16,6 +16,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
@@ -470,11 +471,7 @@ static void drain(struct worker *w, const sigset_t *set)
 int task_worker_run(const struct usher_config *cfg)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    signals_block_stop(&set);
     task_store_set_default_max_attempts(cfg->task_max_retries + 1);
     task_register_all();
 

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/mustache.h"
+#include "core/signals.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "integrations/keycloak_admin.h"
@@ -136,14 +137,10 @@ static void free_app(struct web_app *app)
     free(app->csp);
 }
 
-static int wait_for_signal(void)
+static int wait_for_signal(const sigset_t *set)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
     int sig = 0;
-    if (sigwait(&set, &sig) != 0)
+    if (sigwait(set, &sig) != 0)
         return USHER_EIO;
     log_info("msg=\"stopping\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     return 0;
@@ -185,7 +182,7 @@ static int start(struct _u_instance *instance, const struct usher_config *cfg,
     return 0;
 }
 
-static int serve_with(struct web_app *app, const struct usher_config *cfg)
+static int serve_with(struct web_app *app, const struct usher_config *cfg, const sigset_t *stop)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->bind_port)};
     if (inet_pton(AF_INET, cfg->bind_host, &addr.sin_addr) != 1)
@@ -205,7 +202,7 @@ static int serve_with(struct web_app *app, const struct usher_config *cfg)
     }
     log_info("msg=\"listening\" url=http://%s:%d threads=%d", cfg->bind_host, cfg->bind_port,
              cfg->web_threads);
-    rc = wait_for_signal();
+    rc = wait_for_signal(stop);
     drain(&instance);
     ulfius_stop_framework(&instance);
     ulfius_clean_instance(&instance);
@@ -215,19 +212,13 @@ static int serve_with(struct web_app *app, const struct usher_config *cfg)
 
 int web_serve(const struct usher_config *cfg)
 {
-    /* Block the stop signals in every thread (MHD's threads inherit this mask) so that
-     * only sigwait in this thread receives them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sigset_t set; /* blocked before MHD starts its threads, which inherit the mask */
+    signals_block_stop(&set);
 
     struct web_app app;
     int rc = load_app(cfg, &app);
     if (rc == 0)
-        rc = serve_with(&app, cfg);
+        rc = serve_with(&app, cfg, &set);
     free_app(&app);
     return rc;
 }
