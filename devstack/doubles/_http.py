@@ -387,6 +387,50 @@ class DoubleServer:
 _ALNUM = string.ascii_letters + string.digits
 
 
+class ServedDouble:
+    """The lifecycle every double shares; the subclass sets self.server (a DoubleServer)."""
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def stop(self):
+        self.server.stop()
+
+    def down(self):
+        self.server.down()
+
+    def up(self):
+        self.server.up()
+
+    @property
+    def url(self):
+        return self.server.url
+
+    @property
+    def port(self):
+        return self.server.port
+
+
+def run_standalone(name, default_port, add_arguments, from_args, banner, argv=None):
+    """`python -m devstack.doubles.<name>_double`: serve one double until Ctrl-C."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=f"{name} double (devstack)")
+    ap.add_argument("--port", type=int, default=default_port)
+    ap.add_argument("--verbose", action="store_true")
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    d = from_args(args, args.port, verbose=args.verbose).start()
+    print(banner(d), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        d.stop()
+
+
 def rand_id(prefix, n=24):
     return prefix + "".join(secrets.choice(_ALNUM) for _ in range(n))
 

@@ -42,7 +42,8 @@ if __package__ in (None, ""):  # run as a script: make the package importable
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
 
-from ._http import (App, DoubleServer, Response, empty, esc, html_response,  # noqa: E402
+from ._http import (App, DoubleServer, ServedDouble, run_standalone,  # noqa: E402
+                    Response, empty, esc, html_response,
                     json_response, page, redirect)
 
 ADMIN_ROLES = ("manage-users", "view-users", "query-users", "query-groups")
@@ -174,7 +175,7 @@ class KeycloakState:
         self.profile = default_profile()
 
 
-class KeycloakDouble:
+class KeycloakDouble(ServedDouble):
     """The Keycloak double: realm state, HTTP app, server and Python control helpers."""
 
     def __init__(self, port=0, realm="usher", public_url=None, client_id="usher",
@@ -220,10 +221,6 @@ class KeycloakDouble:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self):
-        self.server.start()
-        return self
-
     def stop(self):
         if self._down_timer:
             self._down_timer.cancel()
@@ -241,14 +238,6 @@ class KeycloakDouble:
         self.config["down"] = None
         if not self.server.running:
             self.server.up()
-
-    @property
-    def url(self):
-        return self.server.url
-
-    @property
-    def port(self):
-        return self.server.port
 
     @property
     def base(self):
@@ -1742,19 +1731,8 @@ def from_args(args, port, prefix="", verbose=False):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Keycloak double (devstack)")
-    ap.add_argument("--port", type=int, default=8180)
-    ap.add_argument("--verbose", action="store_true")
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    d = from_args(args, args.port, verbose=args.verbose).start()
-    print(f"keycloak double on {d.url} (issuer {d.issuer})", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        d.stop()
+    run_standalone("Keycloak", 8180, add_arguments, from_args,
+                   lambda d: f"keycloak double on {d.url} (issuer {d.issuer})", argv)
 
 
 if __name__ == "__main__":

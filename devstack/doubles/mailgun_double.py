@@ -12,7 +12,6 @@ read their verification code. Tests use `GET /_control/messages` (JSON).
 Run: python3 -m devstack.doubles.mailgun_double --port 8025 --api-key key-devstack
 """
 
-import argparse
 import base64
 import copy
 import hmac
@@ -28,7 +27,8 @@ if __package__ in (None, ""):  # run as a script: make the package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
     __package__ = "devstack.doubles"
 
-from ._http import (App, DoubleServer, Response, esc, html_response,  # noqa: E402
+from ._http import (App, DoubleServer, ServedDouble, run_standalone,  # noqa: E402
+                    Response, esc, html_response,
                     json_response, page)
 
 CODE_RE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
@@ -54,7 +54,7 @@ class MailgunState:
         self.requests = []    # method, path, status
 
 
-class MailgunDouble:
+class MailgunDouble(ServedDouble):
     def __init__(self, port=0, api_key="key-devstack", domains=None, lists=(),
                  auto_create_lists=True, verbose=False):
         self.lock = threading.RLock()
@@ -70,29 +70,6 @@ class MailgunDouble:
         self.app = App("mailgun")
         self._routes()
         self.server = DoubleServer(self.app, port=port, verbose=verbose)
-
-    # --- lifecycle -----------------------------------------------------------------------
-
-    def start(self):
-        self.server.start()
-        return self
-
-    def stop(self):
-        self.server.stop()
-
-    def down(self):
-        self.server.down()
-
-    def up(self):
-        self.server.up()
-
-    @property
-    def url(self):
-        return self.server.url
-
-    @property
-    def port(self):
-        return self.server.port
 
     def reset(self):
         with self.lock:
@@ -500,19 +477,8 @@ def from_args(args, port, prefix="", verbose=False):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mailgun double (devstack)")
-    ap.add_argument("--port", type=int, default=8025)
-    ap.add_argument("--verbose", action="store_true")
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    d = from_args(args, args.port, verbose=args.verbose).start()
-    print(f"mailgun double on {d.url} (inbox {d.url}/inbox)", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        d.stop()
+    run_standalone("Mailgun", 8025, add_arguments, from_args,
+                   lambda d: f"mailgun double on {d.url} (inbox {d.url}/inbox)", argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Run: python3 -m devstack.doubles.stripe_double --port 12111 \
          --catalog devstack/catalog.json
 """
 
-import argparse
 import base64
 import copy
 import hashlib
@@ -38,7 +37,8 @@ if __package__ in (None, ""):  # run as a script: make the package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
     __package__ = "devstack.doubles"
 
-from ._http import (App, DoubleServer, FormError, Response, esc, html_response,  # noqa: E402
+from ._http import (App, DoubleServer, ServedDouble, run_standalone,  # noqa: E402
+                    FormError, Response, esc, html_response,
                     json_response, page, parse_nested, rand_id, redirect)
 
 PINNED_VERSION = "2026-06-24.dahlia"
@@ -140,7 +140,7 @@ class StripeState:
         }
 
 
-class StripeDouble:
+class StripeDouble(ServedDouble):
     """The Stripe double: state, HTTP app, server and Python control helpers."""
 
     def __init__(self, port=0, webhook_url=None, webhook_secret="whsec_devstack_double",
@@ -169,29 +169,6 @@ class StripeDouble:
         self.app = App("stripe")
         self._routes()
         self.server = DoubleServer(self.app, port=port, verbose=verbose)
-
-    # --- lifecycle -----------------------------------------------------------------------
-
-    def start(self):
-        self.server.start()
-        return self
-
-    def stop(self):
-        self.server.stop()
-
-    def down(self):
-        self.server.down()
-
-    def up(self):
-        self.server.up()
-
-    @property
-    def url(self):
-        return self.server.url
-
-    @property
-    def port(self):
-        return self.server.port
 
     @property
     def public_url(self):
@@ -1546,19 +1523,8 @@ def from_args(args, port, prefix="", verbose=False):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Stripe double (devstack)")
-    ap.add_argument("--port", type=int, default=12111)
-    ap.add_argument("--verbose", action="store_true")
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    d = from_args(args, args.port, verbose=args.verbose).start()
-    print(f"stripe double on {d.url} (webhooks → {d.config['webhook_url']})", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        d.stop()
+    run_standalone("Stripe", 12111, add_arguments, from_args,
+                   lambda d: f"stripe double on {d.url} (webhooks → {d.config['webhook_url']})", argv)
 
 
 if __name__ == "__main__":
