@@ -46,15 +46,12 @@ static void problem(struct config_problems *p, const char *fmt, ...)
 
 static void problem(struct config_problems *p, const char *fmt, ...)
 {
-    struct buf b;
-    buf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    char *text = xvasprintf(fmt, ap);
     va_end(ap);
     p->items = xrealloc(p->items, (p->count + 1) * sizeof *p->items);
-    p->items[p->count++] = buf_detach(&b);
-    buf_cleanup(&b);
+    p->items[p->count++] = text;
 }
 
 static char *string_or(const struct source *src, const char *name, const char *fallback)

@@ -52,14 +52,19 @@ char *xstrndup(const char *s, size_t n)
     return p;
 }
 
+char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *p = NULL;
+    if (vasprintf(&p, fmt, ap) < 0)
+        out_of_memory(0);
+    return p;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *p = NULL;
-    int n = vasprintf(&p, fmt, ap);
+    char *p = xvasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        out_of_memory(0);
     return p;
 }

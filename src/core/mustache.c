@@ -36,14 +36,10 @@ static void set_error(char **error, const char *fmt, ...)
 {
     if (!error)
         return;
-    struct buf b;
-    buf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    *error = xvasprintf(fmt, ap);
     va_end(ap);
-    *error = buf_detach(&b);
-    buf_cleanup(&b);
 }
 
 static uint64_t hash_name(const char *s)
