@@ -238,6 +238,9 @@ class App:
 def _make_handler(server_obj):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Keep-alive answers go out at once instead of waiting for the client's delayed ACK
+        # (Nagle), which cost each reused-connection request about 40 ms.
+        disable_nagle_algorithm = True
         server_version = server_obj.server_header
         sys_version = ""
 
