@@ -94,6 +94,21 @@ int db_rollback(struct db_conn *conn)
     return tx(conn, DB_TX_OP_ROLLBACK);
 }
 
+int db_write_tx(struct db_pool *pool, db_tx_fn fn, void *ctx)
+{
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
+    if (rc != 0)
+        return rc;
+    rc = db_begin(conn, DB_TX_WRITE);
+    if (rc == 0)
+        rc = fn(conn, ctx);
+    if (rc == 0)
+        rc = db_commit(conn);
+    db_release(conn); /* rolls back when the commit was not reached */
+    return rc;
+}
+
 int db_result_rows(const struct db_result *res)
 {
     return res ? res->rows : 0;

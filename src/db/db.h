@@ -79,6 +79,15 @@ int db_begin(struct db_conn *conn, enum db_tx_mode mode);
 int db_commit(struct db_conn *conn);
 int db_rollback(struct db_conn *conn);
 
+/* How long domain code waits for a pooled connection before giving up (USHER_EBUSY). */
+#define DB_WAIT_MS 5000
+/*
+ * Runs fn(conn, ctx) in a DB_TX_WRITE transaction on a connection borrowed for DB_WAIT_MS:
+ * committed when fn returns 0, rolled back (and fn's error returned) otherwise.
+ */
+typedef int (*db_tx_fn)(struct db_conn *conn, void *ctx);
+int db_write_tx(struct db_pool *pool, db_tx_fn fn, void *ctx);
+
 /* Runs a statement that returns no rows; *affected (may be NULL) gets the row count. */
 int db_exec(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,
             int64_t *affected);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define WAIT_MS 5000
 
@@ -427,4 +428,137 @@ int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, ch
         return rc;
     }
     return *error ? USHER_EINVAL : 0;
+}
+
+/* ---- step 4: username and order -------------------------------------------------------- */
+
+int onboarding_username_normalize(const char *in, char **normalized, const char **error)
+{
+    *normalized = NULL;
+    const char *s = in ? in : "";
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    if (n == 0) {
+        *error = "Choose a username.";
+        return USHER_EINVAL;
+    }
+    if (n < ONBOARDING_USERNAME_MIN || n > ONBOARDING_USERNAME_MAX) {
+        *error = "Usernames are 3 to 64 characters long.";
+        return USHER_EINVAL;
+    }
+    char *out = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
+            free(out);
+            *error = i == 0 ? "Usernames start with a letter or a digit."
+                            : "Usernames may contain only letters, digits, dots, dashes and "
+                              "underscores.";
+            return USHER_EINVAL;
+        }
+        out[i] = c;
+    }
+    out[n] = '\0';
+    *normalized = out;
+    return 0;
+}
+
+int onboarding_order_total(const json_t *lines, int64_t *total, const char **currency)
+{
+    *total = 0;
+    *currency = NULL;
+    if (!json_is_array(lines) || json_array_size(lines) == 0)
+        return USHER_EINVAL;
+    size_t i;
+    const json_t *line;
+    int64_t sum = 0;
+    json_array_foreach (lines, i, line) {
+        const json_t *amount = json_object_get(line, "amount");
+        const char *cur = json_string_value(json_object_get(line, "currency"));
+        if (!json_is_integer(amount) || !cur || strlen(cur) != 3)
+            return USHER_EINVAL;
+        json_int_t a = json_integer_value(amount);
+        if (a < 0 || sum > INT64_MAX - a)
+            return USHER_EINVAL;
+        if (*currency && strcasecmp(*currency, cur)) {
+            *currency = NULL;
+            return USHER_EINVAL;
+        }
+        if (!*currency)
+            *currency = cur;
+        sum += a;
+    }
+    *total = sum;
+    return 0;
+}
+
+/* Appends slug's line at its price for cycle; *error when the product or price is gone. */
+static int add_line(struct db_pool *pool, const char *slug, const char *cycle, json_t *lines,
+                    char **error)
+{
+    json_t *product = NULL;
+    int rc = onboarding_product(pool, slug, &product);
+    if (rc == USHER_ENOTFOUND) {
+        *error = xstrdup("Part of your order is no longer available. Please choose again.");
+        return USHER_EINVAL;
+    }
+    if (rc != 0)
+        return rc;
+    json_t *price = json_object_get(json_object_get(product, "prices"), cycle);
+    if (!price || json_is_true(json_object_get(product, "is_coming_soon"))) {
+        json_decref(product);
+        *error = xstrdup("Part of your order is no longer available. Please choose again.");
+        return USHER_EINVAL;
+    }
+    json_t *line = json_deep_copy(price);
+    json_object_set(line, "slug", json_object_get(product, "slug"));
+    json_object_set(line, "name", json_object_get(product, "name"));
+    json_array_append_new(lines, line);
+    json_decref(product);
+    return 0;
+}
+
+int onboarding_order(struct db_pool *pool, const struct onboarding_choice *c, json_t **out,
+                     char **error)
+{
+    *out = NULL;
+    *error = NULL;
+    if (!onboarding_cycle_valid(c->cycle) || !c->plan) {
+        *error = xstrdup("Choose a plan and a billing cycle.");
+        return USHER_EINVAL;
+    }
+    json_t *lines = json_array();
+    int rc = add_line(pool, c->plan, c->cycle, lines, error);
+    const json_t *lists[] = {c->addons, c->storage};
+    for (size_t l = 0; l < 2 && rc == 0; l++) {
+        size_t i;
+        const json_t *slug;
+        json_array_foreach (lists[l], i, slug) {
+            rc = add_line(pool, json_string_value(slug), c->cycle, lines, error);
+            if (rc != 0)
+                break;
+        }
+    }
+    int64_t total = 0;
+    const char *currency = NULL;
+    if (rc == 0 && onboarding_order_total(lines, &total, &currency) != 0) {
+        *error = xstrdup("This combination can't be bought together. Please choose again.");
+        rc = USHER_EINVAL;
+    }
+    if (rc != 0) {
+        json_decref(lines);
+        return rc;
+    }
+    char label[ONBOARDING_PRICE_TEXT_MAX + 16];
+    onboarding_format_price(total, currency, c->cycle, label, sizeof label);
+    *out = json_pack("{s:s, s:O, s:I, s:s, s:s}", "cycle", c->cycle, "lines", lines, "total",
+                     (json_int_t)total, "currency", currency, "total_label", label);
+    json_decref(lines);
+    return 0;
 }

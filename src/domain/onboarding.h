@@ -62,4 +62,33 @@ struct onboarding_choice {
  * or another error from the database (then *error is NULL). */
 int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, char **error);
 
+/* ---- step 4: the checkout -------------------------------------------------------------- */
+
+#define ONBOARDING_USERNAME_MIN 3
+#define ONBOARDING_USERNAME_MAX 64
+
+/* Usernames (SPEC §3): trimmed and lowercased, then 3–64 characters of [a-z0-9._-] starting
+ * with a letter or digit. On success *normalized is a heap string; on failure USHER_EINVAL and
+ * *error is a static message for the visitor. */
+int onboarding_username_normalize(const char *in, char **normalized, const char **error);
+
+/*
+ * Sums the order lines (array of {amount, currency, …}) into *total with the common currency
+ * (borrowed from the first line, as stored) in *currency. USHER_EINVAL when the array is
+ * empty, a line lacks an amount or currency, the currencies differ (Stripe sells one currency
+ * per checkout) or the sum overflows. Pure.
+ */
+int onboarding_order_total(const json_t *lines, int64_t *total, const char **currency);
+
+/*
+ * The order for a choice onboarding_check accepted: *out (caller owns) is
+ *   {cycle, lines: [{slug, name, amount, currency, stripe_price_id, label}, …],
+ *    total, currency, total_label}
+ * with the plan first, then the general add-ons, then the storage add-ons, each at the price
+ * the listings show for the cycle. A product or price that went away meanwhile, or mixed
+ * currencies, is USHER_EINVAL with *error (heap) for the visitor.
+ */
+int onboarding_order(struct db_pool *pool, const struct onboarding_choice *c, json_t **out,
+                     char **error);
+
 #endif

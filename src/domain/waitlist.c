@@ -9,10 +9,18 @@
 
 #include <jansson.h>
 
-#define WAIT_MS 5000
+struct join {
+    const char *email;
+    int64_t now;
+    bool *already;
+};
 
-static int insert_and_enqueue(struct db_conn *conn, const char *email, int64_t now, bool *already)
+static int insert_and_enqueue(struct db_conn *conn, void *ctx)
 {
+    const struct join *j = ctx;
+    const char *email = j->email;
+    int64_t now = j->now;
+    bool *already = j->already;
     const struct db_param p[] = {DB_TEXT(email), DB_INT(now)};
     struct db_result *res = NULL;
     int rc = db_query(conn,
@@ -34,23 +42,14 @@ static int insert_and_enqueue(struct db_conn *conn, const char *email, int64_t n
 
 int waitlist_join(struct db_pool *pool, const char *email, int64_t now, bool *already)
 {
-    struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
-    if (rc != 0)
-        return rc;
-    rc = db_begin(conn, DB_TX_WRITE);
-    if (rc == 0)
-        rc = insert_and_enqueue(conn, email, now, already);
-    if (rc == 0)
-        rc = db_commit(conn);
-    db_release(conn); /* rolls back when the commit was not reached */
-    return rc;
+    struct join j = {email, now, already};
+    return db_write_tx(pool, insert_and_enqueue, &j);
 }
 
 int waitlist_mark_synced(struct db_pool *pool, const char *email, int64_t now)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     const struct db_param p[] = {DB_INT(now), DB_TEXT(email)};
     if (rc == 0)
         rc = db_exec(conn, "UPDATE waitlist_entries SET synced_at = $1 WHERE email = $2", p, 2,

@@ -28,6 +28,14 @@ int web_onboarding_plan(struct web_request *r);
 int web_onboarding_addons(struct web_request *r);
 int web_onboarding_send_code(struct web_request *r);
 int web_onboarding_verify_code(struct web_request *r);
+/* onboarding_checkout.c, onboarding_checkout_session.c, onboarding_success.c */
+int web_onboarding_checkout(struct web_request *r);
+int web_onboarding_cancel(struct web_request *r);
+int web_onboarding_checkout_validate(struct web_request *r);
+int web_onboarding_checkout_session(struct web_request *r);
+int web_onboarding_success(struct web_request *r);
+int web_onboarding_success_status(struct web_request *r);
+int web_onboarding_resend_password(struct web_request *r);
 /* webhook.c */
 int web_stripe_webhook(struct web_request *r);
 /* waitlist.c */

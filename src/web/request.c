@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "domain/validate.h"
 #include "web/response.h"
 
 #include <string.h>
@@ -107,4 +108,16 @@ int web_json_body(struct web_request *r, const char *const *required, json_t **o
     json_decref(missing);
     *out = doc;
     return 0;
+}
+
+int web_json_email(struct web_request *r, const json_t *body, char **email)
+{
+    *email = NULL;
+    const char *error = NULL;
+    if (validate_email(json_string_value(json_object_get(body, "email")), email, &error) == 0)
+        return 0;
+    json_t *reply = json_pack("{s:s, s:{s:s}}", "error", error, "errors", "email", error);
+    web_reply_json(r, 400, reply);
+    json_decref(reply);
+    return USHER_EINVAL;
 }

@@ -65,4 +65,11 @@ bool web_wants_json(const struct web_request *r);
  */
 int web_json_body(struct web_request *r, const char *const *required, json_t **out);
 
+/*
+ * The body's "email" field, validated and normalized (domain/validate.h) into *email (caller
+ * frees). An invalid one gets the 400 {"error":msg,"errors":{"email":msg}} here and
+ * USHER_EINVAL; the handler just returns 0.
+ */
+int web_json_email(struct web_request *r, const json_t *body, char **email);
+
 #endif

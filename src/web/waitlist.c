@@ -1,7 +1,6 @@
 /*
  * waitlist.c — /onboarding/waitlist/ and its JSON submit endpoint (SPEC §2, §3).
  */
-#include "domain/validate.h"
 #include "domain/waitlist.h"
 #include "web/app.h"
 #include "web/handlers.h"
@@ -25,15 +24,10 @@ int web_waitlist_submit(struct web_request *r)
     if (web_json_body(r, required, &body) != 0)
         return 0;
     char *email = NULL;
-    const char *error = NULL;
-    int rc = validate_email(json_string_value(json_object_get(body, "email")), &email, &error);
+    int rc = web_json_email(r, body, &email);
     json_decref(body);
-    if (rc != 0) {
-        json_t *reply = json_pack("{s:s, s:{s:s}}", "error", error, "errors", "email", error);
-        web_reply_json(r, 400, reply);
-        json_decref(reply);
+    if (rc != 0)
         return 0;
-    }
     bool already = false;
     rc = waitlist_join(r->app->db, email, r->now, &already);
     free(email);
