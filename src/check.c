@@ -18,7 +18,6 @@
 #include <string.h>
 
 #define CHECK_POOL_SIZE 1
-#define WAIT_MS 5000
 
 static int check_database(const struct usher_config *cfg, struct db_pool *pool)
 {
@@ -62,7 +61,7 @@ static char **attribute_names(struct db_pool *pool)
 {
     struct db_conn *conn = NULL;
     json_t *list = NULL;
-    if (db_acquire(pool, WAIT_MS, &conn) != 0 || entitlements_attribute_names(conn, &list) != 0)
+    if (db_acquire(pool, DB_WAIT_MS, &conn) != 0 || entitlements_attribute_names(conn, &list) != 0)
         list = json_array(); /* the database check above reports the failure */
     db_release(conn);
     char **names = xcalloc(json_array_size(list) + 1, sizeof *names);

@@ -109,6 +109,19 @@ int db_write_tx(struct db_pool *pool, db_tx_fn fn, void *ctx)
     return rc;
 }
 
+int db_pool_query(struct db_pool *pool, const char *sql, const struct db_param *params, int nparams,
+                  struct db_result **out)
+{
+    *out = NULL;
+    struct db_conn *conn = NULL;
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
+    if (rc != 0)
+        return rc;
+    rc = db_query(conn, sql, params, nparams, out);
+    db_release(conn);
+    return rc;
+}
+
 int db_result_rows(const struct db_result *res)
 {
     return res ? res->rows : 0;

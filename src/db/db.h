@@ -79,7 +79,7 @@ int db_begin(struct db_conn *conn, enum db_tx_mode mode);
 int db_commit(struct db_conn *conn);
 int db_rollback(struct db_conn *conn);
 
-/* How long domain code waits for a pooled connection before giving up (USHER_EBUSY). */
+/* How long domain code waits for a pooled connection before giving up (USHER_EDB). */
 #define DB_WAIT_MS 5000
 /*
  * Runs fn(conn, ctx) in a DB_TX_WRITE transaction on a connection borrowed for DB_WAIT_MS:
@@ -87,6 +87,9 @@ int db_rollback(struct db_conn *conn);
  */
 typedef int (*db_tx_fn)(struct db_conn *conn, void *ctx);
 int db_write_tx(struct db_pool *pool, db_tx_fn fn, void *ctx);
+/* One read statement on a connection borrowed for DB_WAIT_MS (results outlive it). */
+int db_pool_query(struct db_pool *pool, const char *sql, const struct db_param *params, int nparams,
+                  struct db_result **out);
 
 /* Runs a statement that returns no rows; *affected (may be NULL) gets the row count. */
 int db_exec(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,

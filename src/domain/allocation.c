@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define WAIT_MS 5000
 /* A serialization failure or deadlock on PostgreSQL (USHER_ECONFLICT) is retried whole. */
 #define TX_RETRIES 5
 
@@ -136,7 +135,7 @@ static int in_write_tx(struct db_pool *pool, tx_body_fn body, void *arg)
     int rc = USHER_ECONFLICT;
     for (int attempt = 0; attempt < TX_RETRIES && rc == USHER_ECONFLICT; attempt++) {
         struct db_conn *conn = NULL;
-        rc = db_acquire(pool, WAIT_MS, &conn);
+        rc = db_acquire(pool, DB_WAIT_MS, &conn);
         if (rc != 0)
             return rc;
         rc = db_begin(conn, DB_TX_WRITE);
@@ -236,7 +235,7 @@ int alloc_assign_manual(struct db_pool *pool, int64_t user_id, int64_t instance_
 int alloc_count_waiting(struct db_pool *pool, int64_t *count)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     struct db_result *res = NULL;
     if (rc == 0)
         rc = db_query(conn,
@@ -253,7 +252,7 @@ int alloc_count_waiting(struct db_pool *pool, int64_t *count)
 static int read_waiting(struct db_pool *pool, int64_t (*pairs)[2], int limit, int *n)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     struct db_result *res = NULL;
     const struct db_param p[] = {DB_INT(limit)};
     if (rc == 0)

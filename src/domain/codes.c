@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WAIT_MS 5000
 #define SESSION_HASH_MAX 128
 /* "recovery|" + email + "|" + digits */
 #define HMAC_INPUT_MAX (16 + EMAIL_MAX_LEN + CODE_DIGITS + 1)
@@ -178,7 +177,7 @@ int code_issue(struct db_pool *pool, const char *secret_key, const struct code_s
     if (rc != 0)
         return rc;
     struct db_conn *conn = NULL;
-    rc = db_acquire(pool, WAIT_MS, &conn);
+    rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     rc = db_begin(conn, DB_TX_WRITE);
@@ -210,7 +209,7 @@ void code_issued_wipe(struct code_issued *out)
 int code_invalidate(struct db_pool *pool, int64_t id)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     const struct db_param p[] = {DB_BOOL(true), DB_INT(id)};
@@ -402,7 +401,7 @@ int code_verify(struct db_pool *pool, const char *secret_key, const struct code_
     if (!code)
         return USHER_EINVAL;
     struct db_conn *conn = NULL;
-    rc = db_acquire(pool, WAIT_MS, &conn);
+    rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     rc = verify_on(conn, secret_key, who, code, now, outcome);

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WAIT_MS 5000
-
 void dashboard_title_case(const char *in, char *out, size_t size)
 {
     size_t n = 0;
@@ -68,7 +66,7 @@ static int query_into(struct db_conn *conn, const char *sql, int64_t user_id, js
 int dashboard_cards(struct db_pool *pool, int64_t user_id, bool is_admin, json_t **cards)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     json_t *out = json_array();
@@ -110,7 +108,7 @@ int dashboard_cards(struct db_pool *pool, int64_t user_id, bool is_admin, json_t
 int dashboard_subscription_items(struct db_pool *pool, int64_t user_id, json_t **items)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     const struct db_param p[] = {DB_INT(user_id)};

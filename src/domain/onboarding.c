@@ -14,8 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define WAIT_MS 5000
-
 bool onboarding_cycle_valid(const char *cycle)
 {
     return cycle && (!strcmp(cycle, "monthly") || !strcmp(cycle, "annual"));
@@ -222,7 +220,7 @@ static int run_listing(struct db_pool *pool, const char *sql, const struct db_pa
 {
     *out = NULL;
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     json_t *list = json_array();
@@ -417,7 +415,7 @@ int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, ch
 {
     *error = NULL;
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     rc = check_on(conn, c, error);

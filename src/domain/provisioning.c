@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WAIT_MS 5000
-
 struct user_state {
     char *keycloak_id; /* NULL when not linked yet */
     bool retained; /* canceled, inside the recovery window: seats are kept */
@@ -46,7 +44,7 @@ static int read_ids(struct db_conn *conn, const char *sql, int64_t user_id, json
 static int load_user(struct db_pool *pool, int64_t user_id, int64_t now, struct user_state *u)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     const struct db_param p[] = {DB_INT(user_id)};
@@ -97,7 +95,7 @@ static bool contains(const json_t *ids, int64_t id)
 static int seat_groups(struct db_pool *pool, int64_t user_id, int64_t product_id, json_t **out)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     const struct db_param p[] = {DB_INT(user_id), DB_INT(product_id)};
@@ -123,7 +121,7 @@ static int seat_groups(struct db_pool *pool, int64_t user_id, int64_t product_id
 static int set_local_group(struct db_pool *pool, int64_t user_id, int64_t group_id, bool member)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     const struct db_param p[] = {DB_INT(user_id), DB_INT(group_id)};
@@ -198,7 +196,7 @@ static int sync_attributes(struct db_pool *pool, int64_t user_id, const struct u
                            const struct identity_ops *idp, struct provisioning_report *report)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     json_t *attrs = NULL, *keys = NULL, *dropped = NULL;
@@ -236,7 +234,7 @@ int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
 int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     json_t *args = json_pack("{s:I}", "user_id", (json_int_t)user_id);

@@ -8,8 +8,6 @@
 
 #include <string.h>
 
-#define WAIT_MS 5000
-
 /* $2 now, $3 the start a window must have to still be current (now - window + 1). In SET,
  * both dialects read the old row on the right-hand side, so count and window_start are
  * decided from the same old values. */
@@ -51,7 +49,7 @@ int rate_limit_hit_pool(struct db_pool *pool, const char *bucket, int64_t limit,
                         int64_t window_seconds, int64_t now, struct rate_limit_result *out)
 {
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0) {
         memset(out, 0, sizeof *out);
         return rc;

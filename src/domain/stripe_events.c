@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WAIT_MS 5000
-
 struct event_head {
     const char *id;
     const char *type;
@@ -69,7 +67,7 @@ int stripe_event_ingest(struct db_pool *pool, const char *payload, size_t len, i
     char *text = rc == 0 ? xstrndup(payload, len) : NULL;
     struct db_conn *conn = NULL;
     if (rc == 0)
-        rc = db_acquire(pool, WAIT_MS, &conn);
+        rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc == 0)
         rc = db_begin(conn, DB_TX_WRITE);
     if (rc == 0)

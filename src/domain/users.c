@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WAIT_MS 5000
-
 static char *lowercase(const char *s)
 {
     char *out = xstrdup(s);
@@ -98,7 +96,7 @@ int users_upsert_from_login(struct db_pool *pool, const struct user_login *login
         return USHER_EINVAL;
     char *username = lowercase(login->username);
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc == 0)
         rc = db_begin(conn, DB_TX_WRITE);
     if (rc == 0)
@@ -114,7 +112,7 @@ int users_get(struct db_pool *pool, int64_t id, struct user *out)
 {
     memset(out, 0, sizeof *out);
     struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, WAIT_MS, &conn);
+    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     const struct db_param p[] = {DB_INT(id)};

@@ -23,7 +23,6 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define CLI_POOL_SIZE 2
-#define WAIT_MS 5000
 #define LIST_DEFAULT 50
 #define PROBE_MAX 10000
 #define PROBE_POLL_MS 200
@@ -57,7 +56,7 @@ static int with_conn(const struct usher_config *cfg, struct db_pool **pool, stru
 {
     int rc = db_pool_new(cfg->database_url, CLI_POOL_SIZE, pool);
     if (rc == 0)
-        rc = db_acquire(*pool, WAIT_MS, conn);
+        rc = db_acquire(*pool, DB_WAIT_MS, conn);
     if (rc != 0)
         fprintf(stderr, "usher: cannot reach the database (%s)\n", usher_strerror(rc));
     return rc;

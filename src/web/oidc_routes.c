@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_WAIT_MS 5000
 #define CODE_MAX 4096
 #define NOT_CONFIGURED "Login is not configured"
 

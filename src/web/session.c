@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_WAIT_MS 5000
-
 const char *web_session_cookie_name(const struct web_request *r)
 {
     return r->app->cfg->debug ? "usher_session" : "__Host-usher_session";
