@@ -14,6 +14,7 @@
 #include "domain/catalog.h"
 #include "tasks/task_cli.h"
 #include "tasks/worker.h"
+#include "user_cli.h"
 #include "web/server.h"
 
 #include <stdio.h>
@@ -37,6 +38,8 @@ static void usage(FILE *out)
           "  task list [--failed]   show tasks, newest first\n"
           "  task retry ID          run a failed task again\n"
           "  task probe             enqueue a probe task and wait for a worker to run it\n"
+          "  user sync USERNAME     sync one user's seats, groups and Keycloak attributes now\n"
+          "  user refresh USERNAME  re-read one user's subscription status and items from Stripe\n"
           "  version                print the version\n"
           "\n"
           "Configuration comes from the environment and ./.env (see README.md).\n",
@@ -116,7 +119,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "check") &&
-        strcmp(cmd, "catalog") && strcmp(cmd, "worker") && strcmp(cmd, "task")) {
+        strcmp(cmd, "catalog") && strcmp(cmd, "worker") && strcmp(cmd, "task") &&
+        strcmp(cmd, "user")) {
         fprintf(stderr, "usher: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
@@ -145,6 +149,8 @@ int main(int argc, char **argv)
         status = rc == 0 ? 0 : (rc == USHER_ESCHEMA || rc == USHER_ECONFIG) ? EXIT_USAGE : 1;
     } else if (!strcmp(cmd, "task")) {
         status = task_cli_main(&cfg, argc, argv);
+    } else if (!strcmp(cmd, "user")) {
+        status = user_cli_main(&cfg, argc, argv);
     } else if (!strcmp(cmd, "check")) {
         status = usher_check(&cfg);
     } else {

@@ -73,6 +73,11 @@ static int replace_attributes(void *ctx, const char *user_ref, const json_t *ext
     return rc == KC_ATTRS_DROPPED ? 0 : rc;
 }
 
+int identity_keycloak_admin(const struct usher_config *cfg, struct kc_admin **out)
+{
+    return client_for(cfg, out);
+}
+
 int identity_keycloak_ops(const struct usher_config *cfg, struct identity_ops *ops)
 {
     struct kc_admin *kc = NULL;

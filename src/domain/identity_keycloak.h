@@ -13,4 +13,9 @@ struct usher_config;
 /* Fills ops; USHER_ECONFIG when the Keycloak Admin API is not configured. */
 int identity_keycloak_ops(const struct usher_config *cfg, struct identity_ops *ops);
 
+struct kc_admin;
+/* The process's shared Admin API client (for calls beyond identity_ops, e.g. the Stripe
+ * event handlers' find/create/enable); it lives as long as the process. */
+int identity_keycloak_admin(const struct usher_config *cfg, struct kc_admin **out);
+
 #endif

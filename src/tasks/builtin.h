@@ -49,5 +49,15 @@ int task_sync_user_post_checkout(struct task_run *run);
 int task_fill_waiting_seats(struct task_run *run);
 /* waitlist_member.c: waitlist_add_member(email). */
 int task_waitlist_add_member(struct task_run *run);
+/* notify.c: notify_subscription_canceled(user_id), notify_payment_failed(user_id). */
+int task_notify_subscription_canceled(struct task_run *run);
+int task_notify_payment_failed(struct task_run *run);
+/* password_email.c: send_keycloak_password_reset_email(keycloak_id). */
+int task_send_keycloak_password_reset_email(struct task_run *run);
+/* process_event.c: process_stripe_event(event_id). */
+int task_process_stripe_event(struct task_run *run);
+/* reconcile.c: the daily re-read of live subscriptions from Stripe (periodic). */
+#define TASK_RECONCILE_INTERVAL_SECONDS 86400
+int task_reconcile_subscriptions(struct task_run *run);
 
 #endif

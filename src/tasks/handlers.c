@@ -34,17 +34,23 @@ void task_register_all(void)
     must(task_register("sync_user_post_checkout", task_sync_user_post_checkout),
          "sync_user_post_checkout");
     must(task_register("waitlist_add_member", task_waitlist_add_member), "waitlist_add_member");
+    must(task_register("send_keycloak_password_reset_email",
+                       task_send_keycloak_password_reset_email),
+         "send_keycloak_password_reset_email");
+    must(task_register("notify_subscription_canceled", task_notify_subscription_canceled),
+         "notify_subscription_canceled");
+    must(task_register("notify_payment_failed", task_notify_payment_failed),
+         "notify_payment_failed");
+    must(task_register("process_stripe_event", task_process_stripe_event), "process_stripe_event");
+    must(task_schedule_periodic("reconcile_subscriptions", TASK_RECONCILE_INTERVAL_SECONDS,
+                                task_reconcile_subscriptions),
+         "reconcile_subscriptions");
 
     /*
      * Registration points (SPEC §8). Handlers that call Keycloak, Stripe or Mailgun are added
      * here with task_register(name, fn) by the modules that implement them:
-     *   process_stripe_event(event_id)                 long retry schedule (task_store.h)
-     *   send_keycloak_password_reset_email(keycloak_id)
-     *   notify_subscription_canceled(user_id)
-     *   notify_payment_failed(user_id)
      * Periodic jobs, with task_schedule_periodic(name, interval_seconds, fn):
      *   close accounts past their final expiry (SPEC §7)
-     *   reconcile active subscriptions against Stripe, daily (86400)
      * Until a name is registered, its tasks fail visibly (task.h) instead of vanishing.
      */
 }

@@ -108,14 +108,16 @@ static void test_builtin_registration(void **state)
     assert_non_null(task_handler_find("queue_probe"));
     assert_non_null(task_handler_find("sync_user_post_checkout"));
     assert_non_null(task_handler_find("waitlist_add_member"));
-    assert_int_equal(task_periodic_count(), 2);
-    int hourly = 0, every_minute = 0;
+    assert_int_equal(task_periodic_count(), 3);
+    int hourly = 0, every_minute = 0, daily = 0;
     for (int i = 0; i < task_periodic_count(); i++) {
         hourly += task_periodic_at(i)->interval_seconds == 3600;
         every_minute += task_periodic_at(i)->interval_seconds == 60;
+        daily += task_periodic_at(i)->interval_seconds == 86400;
     }
     assert_int_equal(hourly, 1); /* cleanup */
     assert_int_equal(every_minute, 1); /* fill_waiting_seats */
+    assert_int_equal(daily, 1); /* reconcile_subscriptions */
 }
 
 int main(void)

@@ -1,0 +1,20 @@
+/*
+ * user_cli.h — `usher user …`: operator commands about one user (SPEC §11).
+ *
+ *   usher user sync USERNAME     runs the provisioning sync for that user now (seats, groups,
+ *                                Keycloak attributes; domain/provisioning.h) and prints a
+ *                                one-line report
+ *
+ * Every verb takes a username; the dispatcher resolves it to the local user first, so a verb
+ * is one entry in the table in user_cli.c. Exit statuses: 0 success, 1 failure (unknown
+ * user, Keycloak or the database failed), 2 usage or configuration.
+ */
+#ifndef USHER_USER_CLI_H
+#define USHER_USER_CLI_H
+
+struct usher_config;
+
+/* argv[0] is the program, argv[1] "user". Returns the exit status. */
+int user_cli_main(const struct usher_config *cfg, int argc, char **argv);
+
+#endif
