@@ -1,7 +1,8 @@
 /*
  * test_task_store.c — the tasks table as outbox and queue (db/task_store.h), on a migrated
  * SQLite file: transactional enqueue, claims and leases, conditional outcomes, the reaper,
- * the Redis relay's bookkeeping, periodic slots, operator retry and metrics.
+ * the Redis relay's bookkeeping, periodic slots, operator retry and metrics. The rolled-back
+ * enqueue also runs on PostgreSQL (testdb.h), whose transactions are the ones production uses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/task_store.h"
+#include "testdb.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,11 +27,13 @@
 
 #define T0 1790000000LL
 #define LEASE 30
+#define PG_SCHEMA "usher_test_task_store"
 
 struct fixture {
     struct db_pool *pool;
     struct db_conn *conn;
     char path[128];
+    struct testdb tdb; /* PostgreSQL only */
 };
 
 static void unlink_db(const char *path)
@@ -65,6 +69,26 @@ static int teardown(void **state)
     db_release(f->conn);
     db_pool_free(f->pool);
     unlink_db(f->path);
+    free(f);
+    return 0;
+}
+
+static int setup_pg(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof *f);
+    testdb_open(&f->tdb, "task-store", true, PG_SCHEMA, 8);
+    f->pool = f->tdb.pool;
+    assert_int_equal(db_acquire(f->pool, 1000, &f->conn), 0);
+    task_store_set_default_max_attempts(TASK_BUILTIN_MAX_ATTEMPTS);
+    *state = f;
+    return 0;
+}
+
+static int teardown_pg(void **state)
+{
+    struct fixture *f = *state;
+    db_release(f->conn);
+    testdb_close(&f->tdb);
     free(f);
     return 0;
 }
@@ -555,5 +579,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_periodic_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_retry_list_metrics, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("task_store (sqlite)", tests, NULL, NULL);
+    if (!testdb_pg_url()) {
+        printf("task_store (postgres): skipped: USHER_TEST_PG_URL unset\n");
+        return failed;
+    }
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_enqueue_rolled_back_leaves_no_task, setup_pg,
+                                        teardown_pg),
+    };
+    return failed + cmocka_run_group_tests_name("task_store (postgres)", pg_tests, NULL, NULL);
 }
