@@ -174,8 +174,13 @@ static int start(struct _u_instance *instance, const struct usher_config *cfg,
         {MHD_OPTION_END, 0, NULL},
     };
     /* TURBO: opportunistic reads and writes; MHD's own benchmarks show it is the fastest
-     * mode for a thread pool, and nothing in Usher relies on the checks it skips. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+     * mode for a thread pool, and nothing in Usher relies on the checks it skips.
+     * poll(), not epoll: with epoll, MHD 0.9.75's MHD_quiesce_daemon races a pool thread
+     * that removes the listening socket from its epoll set at the same moment, and aborts
+     * the process ("Failed to remove listen FD from epoll set") during a graceful stop.
+     * With poll() quiescing goes through the inter-thread channel instead; each pool
+     * thread polls only its own few connections, so nothing measurable is lost. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ulfius_start_framework_with_mhd_options(instance, flags, options) != U_OK)
         return USHER_EIO;
