@@ -35,8 +35,12 @@ test: build build-asan
 test-fast: build
 	@USHER_SKIP_ASAN=1 scripts/test
 
+# Each script starts its own throwaway servers and stops them again; see bench/README.md.
 bench: build
-	@bench/health.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/health.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/plan_page.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/webhook_ingest.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/provisioning.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) var
