@@ -10,6 +10,7 @@ struct db_pool;
 struct mustache_set;
 struct static_files;
 struct kc_admin;
+struct onboarding_cache;
 
 struct web_app {
     const struct usher_config *cfg;
@@ -18,6 +19,7 @@ struct web_app {
     struct static_files *static_files;
     char *csp; /* the Content-Security-Policy header, built once from the configuration */
     struct kc_admin *kc; /* Keycloak Admin API client, NULL when not configured */
+    struct onboarding_cache *catalog; /* the onboarding listings (domain/onboarding_cache.h) */
 };
 
 #endif

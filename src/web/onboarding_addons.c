@@ -11,6 +11,7 @@
  */
 #include "core/err.h"
 #include "domain/onboarding.h"
+#include "domain/onboarding_cache.h"
 #include "web/app.h"
 #include "web/handlers.h"
 #include "web/onboarding_session.h"
@@ -108,7 +109,7 @@ int web_onboarding_addons(struct web_request *r)
         return 0;
     }
     json_t *products = NULL;
-    int rc = onboarding_list(r->app->db, "storage", plan, &products);
+    int rc = onboarding_list_cached(r->app->catalog, r->app->db, "storage", plan, &products);
     if (rc != 0)
         return rc;
     if (json_array_size(products) == 0) {

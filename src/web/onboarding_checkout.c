@@ -14,6 +14,7 @@
  */
 #include "core/config.h"
 #include "domain/onboarding.h"
+#include "domain/onboarding_cache.h"
 #include "web/app.h"
 #include "web/handlers.h"
 #include "web/onboarding_session.h"
@@ -33,7 +34,7 @@ static const char *str(const json_t *state, const char *key)
 static int back_to_addons(struct web_request *r, const char *plan, bool *addons)
 {
     json_t *storage = NULL;
-    int rc = onboarding_list(r->app->db, "storage", plan, &storage);
+    int rc = onboarding_list_cached(r->app->catalog, r->app->db, "storage", plan, &storage);
     *addons = json_array_size(storage) > 0;
     json_decref(storage);
     return rc;

@@ -14,6 +14,7 @@
  *                   to the previous plan choice)
  */
 #include "domain/onboarding.h"
+#include "domain/onboarding_cache.h"
 #include "web/app.h"
 #include "web/handlers.h"
 #include "web/onboarding_session.h"
@@ -48,9 +49,9 @@ static int show(struct web_request *r, int status, const json_t *state, const ch
                 const char *cycle, const json_t *addons, const char *error)
 {
     json_t *plans = NULL, *general = NULL;
-    int rc = onboarding_list(r->app->db, "plan", NULL, &plans);
+    int rc = onboarding_list_cached(r->app->catalog, r->app->db, "plan", NULL, &plans);
     if (rc == 0)
-        rc = onboarding_list(r->app->db, "addon", NULL, &general);
+        rc = onboarding_list_cached(r->app->catalog, r->app->db, "addon", NULL, &general);
     if (rc != 0) {
         json_decref(plans);
         return rc;

@@ -12,6 +12,7 @@
 #include "core/signals.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "domain/onboarding_cache.h"
 #include "integrations/keycloak_admin.h"
 #include "web/app.h"
 #include "web/dispatch.h"
@@ -118,6 +119,7 @@ static int load_app(const struct usher_config *cfg, struct web_app *app)
         free(error);
         return rc;
     }
+    app->catalog = onboarding_cache_new();
     dir = xasprintf("%s/static", cfg->data_dir);
     rc = static_files_load(dir, &app->static_files);
     free(dir);
@@ -131,6 +133,7 @@ static int load_app(const struct usher_config *cfg, struct web_app *app)
 static void free_app(struct web_app *app)
 {
     kc_admin_free(app->kc);
+    onboarding_cache_free(app->catalog);
     static_files_free(app->static_files);
     mustache_set_free(app->templates);
     db_pool_free(app->db);
