@@ -348,21 +348,30 @@ static bool read_new(redisContext *c, struct worker_slot *slot, bool *trouble)
                                      TASK_REDIS_GROUP, slot->id, BLOCK_MS, TASK_REDIS_STREAM);
     if (!reply)
         return false;
-    bool ok = true;
+    bool ok = true, pause = false;
     if (reply->type == REDIS_REPLY_ERROR) {
         /* NOGROUP: Redis lost the group (restart without persistence, flush). */
-        if (strstr(reply->str, "NOGROUP"))
+        if (strstr(reply->str, "NOGROUP")) {
             ensure_group(c);
-        else
+        } else {
+            /* Other errors (READONLY after a failover, WRONGTYPE, UNBLOCKED by a DEL) come
+             * back at once and may persist: without a pause this thread spins on Redis. */
             note_redis(trouble, false, slot->id, reply->str);
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; ok && i < reply->elements; i++) {
-            const redisReply *stream = reply->element[i];
-            if (stream->type == REDIS_REPLY_ARRAY && stream->elements >= 2)
-                ok = handle_entries(c, slot, stream->element[1]);
+            pause = true;
+        }
+    } else {
+        note_redis(trouble, true, slot->id, NULL);
+        if (reply->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; ok && i < reply->elements; i++) {
+                const redisReply *stream = reply->element[i];
+                if (stream->type == REDIS_REPLY_ARRAY && stream->elements >= 2)
+                    ok = handle_entries(c, slot, stream->element[1]);
+            }
         }
     }
     freeReplyObject(reply);
+    if (pause)
+        worker_sleep(slot->w, RECONNECT_MS, false);
     return ok;
 }
 

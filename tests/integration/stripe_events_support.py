@@ -6,11 +6,20 @@ client, unmanaged attributes kept, the catalog's groups), and real `usher worker
 started on demand. Signups go through the double like a customer's: a checkout session is
 created over the Stripe API and paid; its events are delivered to Usher's webhook endpoint,
 stored there and processed by the worker.
+
+The workers' task backend is the database, unless a test parametrizes the world with
+`@pytest.mark.parametrize("world", BROKERS, indirect=True)` to run on Redis as well: the
+world then starts a throwaway redis-server (test_worker_redis.Redis) and points its workers
+at it (TASK_BROKER_URL; `usher serve` only writes the tasks table).
 """
 
+import contextlib
 import hashlib
 import json
 import secrets
+import shutil
+import signal
+import subprocess
 import sys
 import time
 
@@ -21,6 +30,7 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO))
 from devstack.doubles.stripe_double import StripeDouble  # noqa: E402
+from test_worker_redis import Redis  # noqa: E402
 
 CATALOG = REPO / "devstack" / "catalog.json"
 WEBHOOK_SECRET = "whsec_stripe_events_tests"
@@ -31,6 +41,8 @@ NEXTCLOUD = "price_demo_nextcloud_monthly"
 IMMICH = "price_demo_immich_monthly"
 STORAGE = "price_demo_storage_100_monthly"
 BITWARDEN = "price_demo_bitwarden_monthly"
+
+BROKERS = ("database", "redis")
 
 
 def wait_for(predicate, what, timeout=TIMEOUT, interval=0.1):
@@ -45,17 +57,33 @@ def wait_for(predicate, what, timeout=TIMEOUT, interval=0.1):
 
 
 class World:
-    def __init__(self, server, st, kc, db, start_worker):
+    def __init__(self, server, st, kc, db, start_worker, redis=None):
         self.server, self.st, self.kc, self.db = server, st, kc, db
         self._start_worker = start_worker
+        self.redis = redis
+        self.workers = []
         self.worker = None
 
     def env(self):
         return dict(self.server.env)
 
     def start_worker(self):
-        self.worker = self._start_worker(self.env())
+        env = self.env()
+        if self.redis:
+            env["TASK_BROKER_URL"] = self.redis.url
+        self.worker = self._start_worker(env)
+        self.workers.append(self.worker)
+        backend = "redis" if self.redis else "database"
+        assert f"backend={backend}" in self.worker.log, self.worker.log
         return self.worker
+
+    def stop_workers(self):
+        """Stops the workers (the `workers` fixture would, but only after Redis is gone)."""
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    w.proc.wait(timeout=30)
 
     # --- Stripe ---------------------------------------------------------------------------
 
@@ -163,7 +191,12 @@ class World:
 
 
 @pytest.fixture
-def world(usher, keycloak_double, db, run_usher, workers):
+def world(request, usher, keycloak_double, db, run_usher, workers, tmp_path):
+    broker = getattr(request, "param", "database")
+    assert broker in BROKERS, broker
+    if broker == "redis" and shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    redis = None
     kc = keycloak_double
     kc.set_unmanaged_policy("ADMIN_EDIT")
     for g in json.loads(CATALOG.read_text())["groups"]:
@@ -171,6 +204,8 @@ def world(usher, keycloak_double, db, run_usher, workers):
             kc.add_group(g)
     st = StripeDouble(webhook_secret=WEBHOOK_SECRET, catalog=str(CATALOG)).start()
     try:
+        if broker == "redis":
+            redis = Redis(tmp_path).start()
         env = {"DEBUG": "true",
                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_SECRET_KEY": STRIPE_KEY,
                "STRIPE_API_BASE": st.url,
@@ -182,6 +217,12 @@ def world(usher, keycloak_double, db, run_usher, workers):
         st.config["webhook_url"] = server.url + "/onboarding/webhook/"
         rc, out, err = run_usher(["catalog", "apply", str(CATALOG)], env=env)
         assert rc == 0, (out, err)
-        yield World(server, st, kc, db, workers)
+        w = World(server, st, kc, db, workers, redis)
+        try:
+            yield w
+        finally:
+            w.stop_workers()
     finally:
         st.stop()
+        if redis:
+            redis.stop()

@@ -36,11 +36,18 @@ an emptied realm): round 1 with Keycloak ids (and the fill), the others seats on
 without keycloak_id get seats and local groups and cause no remote call, which the double's
 request log confirms.
 
+Redis (TASK_BROKER_URL=redis://…, issue 5): test_capacity_redis runs the SQLite test once
+more, and PostgreSQL's first round once, with both workers taking their tasks through a
+throwaway redis-server (test_worker_redis.Redis): the same drain, invariants, soft-cap order,
+Keycloak view and fill. One round on PostgreSQL: the allocator's locking is the database's
+whichever broker delivers the task ids, so the 19 seat-only rounds add little there.
+
 Faults (a Keycloak outage during a signup, a rolled-back enqueue) are in test_faults.py.
 """
 
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -55,6 +62,7 @@ from test_oidc import oidc_env  # noqa: E402
 from test_provisioning_sync import ADMIN, seed  # noqa: E402
 from test_worker import assert_each_ran_once, wait_for  # noqa: E402
 from test_worker import clock, migrated, workers  # noqa: E402,F401 - fixtures
+from test_worker_redis import redis  # noqa: E402,F401 - fixture
 
 USERS = 1000
 PG_ROUNDS = 20
@@ -352,3 +360,18 @@ def test_capacity_postgres_20_rounds(db, keycloak_double, workers, clock, run_us
         stop_all(drain(round_db, workers, worker_env(keycloak_double, url), with_keycloak,
                        keycloak_double))
     print(f"postgres: {PG_ROUNDS} rounds in {time.monotonic() - t0:.0f} s")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_capacity_redis(redis, db, keycloak_double, workers, clock, base_env):
+    fresh_keycloak(keycloak_double)
+    env = dict(worker_env(keycloak_double), TASK_BROKER_URL=redis.url)
+    ws = drain(db, workers, env, True, keycloak_double)
+    for w in ws:
+        assert "backend=redis" in w.log
+    fill_after_raise(db, keycloak_double, clock, base_env["USHER_TEST_CLOCK_FILE"],
+                     [lambda w=w: w.log for w in ws])
+    # Every delivery was acknowledged and deleted (periodic jobs may pass through).
+    wait_for(lambda: redis.cli("XLEN", "usher:tasks") == "0", timeout=10,
+             what="an empty stream")
+    stop_all(ws)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stripe_events_support import (  # noqa: F401 - fixtures
-    IMMICH, NEXTCLOUD, STORAGE, wait_for, world)
+    BROKERS, IMMICH, NEXTCLOUD, STORAGE, wait_for, world)
 
 from devstack.doubles.pytest_plugin import keycloak_double  # noqa: F401 - fixture
 from test_worker import migrated, workers  # noqa: F401 - fixtures
@@ -18,6 +18,7 @@ def synced(world, user_id, n):
                           if a == {"user_id": user_id}]) >= n, f"{n} syncs of user {user_id}")
 
 
+@pytest.mark.parametrize("world", BROKERS, indirect=True)
 def test_cancellation_disables_and_keeps_seats_and_items(world):
     world.start_worker()
     sub_id, _ = world.signup("cat@example.test", "cat", [(NEXTCLOUD, 1), (STORAGE, 1)])

@@ -6,6 +6,7 @@ stream, the consumer group and its pending entries. The tasks table is the recor
 nothing may be lost and nothing may run twice.
 """
 
+import re
 import shutil
 import signal
 import socket
@@ -168,3 +169,32 @@ def test_redis_unreachable_at_start_then_recovers(workers, run_usher, db, tmp_pa
         w.stop()
     finally:
         r.stop()
+
+
+def xreadgroup_calls(redis):
+    m = re.search(r"cmdstat_xreadgroup:calls=(\d+)", redis.cli("INFO", "commandstats"))
+    return int(m.group(1)) if m else 0
+
+
+def test_redis_error_reply_is_backed_off_and_recovery_logged(workers, run_usher, db, redis):
+    """A Redis that answers XREADGROUP with an error (here WRONGTYPE: the stream's key holds
+    a string; after a failover, READONLY) is retried after a pause, like a lost connection,
+    not in a tight loop; and the recovery is logged once it answers again."""
+    w = workers({"TASK_BROKER_URL": redis.url, "WORKER_CONCURRENCY": 2})
+    enqueue_probes(run_usher, 1)
+    wait_for(lambda: done_count(db) == 1, what="the first probe")
+    redis.cli("DEL", "usher:tasks")
+    redis.cli("SET", "usher:tasks", "not a stream")
+    wait_for(lambda: w.log.count('msg="redis unavailable"') == 2, timeout=10,
+             what="both consumers to log the error")
+    redis.cli("CONFIG", "RESETSTAT")
+    time.sleep(2)
+    calls = xreadgroup_calls(redis)
+    # Two consumers pausing RECONNECT_MS (0.5 s) between attempts: about 8 in 2 s.
+    assert calls <= 20, f"{calls} XREADGROUP calls in 2 s: a tight loop on an error reply"
+    redis.cli("DEL", "usher:tasks")
+    enqueue_probes(run_usher, 5)
+    wait_for(lambda: done_count(db) == 6, what="the probes once the stream is back")
+    consumers = set(re.findall(r'msg="redis available again" who=(\S+)', w.log))
+    assert len(consumers - {"relay"}) == 2, w.log
+    w.stop()
