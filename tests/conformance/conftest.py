@@ -63,6 +63,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def pytest_configure(config):
+    # test_browser_login.py runs on the integration suite's db_url fixture, whose PostgreSQL
+    # half carries this mark (`-m "not postgres"` leaves it out).
+    config.addinivalue_line("markers", "postgres: runs against a throwaway PostgreSQL cluster")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the item (item.rep_call, …): the e2e browser fixtures
+    save what the browser showed when a test failed, the integration ones print Usher's log."""
+    rep = yield
+    setattr(item, "rep_" + rep.when, rep)
+    return rep
+
+
 # --- SMTP catcher --------------------------------------------------------------------------
 
 

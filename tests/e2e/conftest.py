@@ -3,7 +3,9 @@ the real `usher serve` + `usher worker` and the devstack doubles (Stripe, Keyclo
 
 The servers, databases and workers come from the integration suite (tests/integration's
 conftest.py and test_worker.py) and the doubles from devstack/doubles/pytest_plugin.py, so a
-change to how Usher is started is made in one place. This file adds only what a browser needs:
+change to how Usher is started is made in one place. The browser fixtures live in browser.py
+(shared with tests/conformance/test_browser_login.py, which runs a journey against the real
+Keycloak); this file re-exports them and adds the stack the journeys run against:
 
   browser  one Chromium per session: /usr/bin/chromium (apt package `chromium`), never a
            browser that Playwright downloads; missing → every test FAILS saying so
@@ -18,9 +20,6 @@ The database is SQLite by default (pytest.ini deselects the PostgreSQL parametri
 
 import importlib.util
 import json
-import os
-import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,12 +30,6 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION = REPO / "tests" / "integration"
 CATALOG = REPO / "devstack" / "catalog.json"
-ARTIFACTS = Path(os.environ.get("USHER_E2E_ARTIFACTS") or REPO / "test-artifacts" / "e2e")
-CHROMIUM = os.environ.get("USHER_E2E_CHROMIUM") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-# Generous for the ASan build; a healthy step takes well under a second.
-STEP_TIMEOUT_MS = 20_000
 
 sys.path.insert(0, str(REPO))
 
@@ -63,6 +56,9 @@ finally:
     else:
         sys.modules.pop("conftest", None)
 
+browser_helpers = sys.modules.get("usher_e2e_browser") or \
+    _load("usher_e2e_browser", Path(__file__).with_name("browser.py"))
+
 from devstack.doubles import pytest_plugin  # noqa: E402
 
 # Re-exported fixtures and hooks (pytest finds them by name in this module).
@@ -87,89 +83,18 @@ pytest_runtest_makereport = integration.pytest_runtest_makereport
 free_port = integration.free_port
 wait_for = integration_worker.wait_for
 
+browser = browser_helpers.browser
+shots = browser_helpers.shots
+page = browser_helpers.page
+shot = browser_helpers.shot
+wait_for_text = browser_helpers.wait_for_text
+STEP_TIMEOUT_MS = browser_helpers.STEP_TIMEOUT_MS
+
 # Usher's login client in the Keycloak double (the double's default `usher` client only
 # accepts port 8000).
 OIDC_CLIENT_ID = "usher-e2e"
 OIDC_CLIENT_SECRET = "usher-e2e-secret"
 MAILGUN_DOMAIN = "mg.usher.test"
-
-
-# --- the browser ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def browser():
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Debian's Chromium is not installed at {CHROMIUM}: run scripts/bootstrap "
-                    "(apt package `chromium`). The e2e suite never uses Playwright's own "
-                    "browser downloads.", pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        pytest.fail(f"Playwright is missing from the venv ({e}): run scripts/bootstrap",
-                    pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _artifact_dir(request):
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")
-    return ARTIFACTS / name
-
-
-class Shots:
-    """Numbered full-page screenshots of one test, in its own directory (emptied first, so
-    what is there after a run is that run's)."""
-
-    def __init__(self, directory):
-        self.dir = directory
-        self.n = 0
-        self.page = None
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-
-    def __call__(self, step, page=None):
-        self.n += 1
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", step).strip("-")
-        path = self.dir / f"{self.n:02d}-{slug}.png"
-        (page or self.page).screenshot(path=str(path), full_page=True)
-        return path
-
-
-@pytest.fixture
-def shots(request):
-    return Shots(_artifact_dir(request))
-
-
-@pytest.fixture
-def page(request, browser, shots):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    context.set_default_timeout(STEP_TIMEOUT_MS)
-    pg = context.new_page()
-    shots.page = pg
-    try:
-        yield pg
-    finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            # What the browser showed when the test gave up, next to the steps before it.
-            for i, open_page in enumerate(context.pages):
-                try:
-                    shots(f"failed-tab{i + 1}", page=open_page)
-                    (shots.dir / f"failed-tab{i + 1}.html").write_text(open_page.content())
-                    print(f"--- browser tab {i + 1} at failure: {open_page.url}")
-                except Exception as e:  # a crashed page must not hide the test's own error
-                    print(f"--- browser tab {i + 1}: no screenshot ({e})")
-        context.close()
-
-
-@pytest.fixture
-def shot(shots, page):
-    """shot("step") saves test-artifacts/e2e/<test>/NN-step.png of the current page."""
-    return shots
 
 
 # --- the stack -----------------------------------------------------------------------------
@@ -274,10 +199,6 @@ def keycloak_login(page, stack, username, password):
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("#kc-login")
-
-
-def wait_for_text(page, text, timeout_ms=STEP_TIMEOUT_MS):
-    page.get_by_text(text).first.wait_for(state="visible", timeout=timeout_ms)
 
 
 def now():
