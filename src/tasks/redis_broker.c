@@ -203,9 +203,11 @@ static redisContext *open_redis(const struct task_redis *r, char *why, size_t si
 /* Logs the first failure of a streak and the recovery. */
 static void note_redis(bool *trouble, bool ok, const char *who, const char *why)
 {
-    if (!ok && !*trouble)
-        log_warn("msg=\"redis unavailable\" who=%s error=\"%s\"", who, why ? why : "");
-    else if (ok && *trouble)
+    if (!ok && !*trouble) {
+        char quoted[300];
+        log_quote(quoted, sizeof quoted, why ? why : "");
+        log_warn("msg=\"redis unavailable\" who=%s error=\"%s\"", who, quoted);
+    } else if (ok && *trouble)
         log_info("msg=\"redis available again\" who=%s", who);
     *trouble = !ok;
 }
@@ -251,17 +253,23 @@ static bool ensure_group(redisContext *c)
 /* XACK + XDEL of one entry; false when the connection failed. */
 static bool ack(redisContext *c, const char *entry)
 {
-    redisAppendCommand(c, "XACK %s %s %s", TASK_REDIS_STREAM, TASK_REDIS_GROUP, entry);
-    redisAppendCommand(c, "XDEL %s %s", TASK_REDIS_STREAM, entry);
-    bool ok = true;
-    for (int i = 0; i < 2; i++) {
+    /* Appending fails only when hiredis cannot allocate; every appended command's reply is
+     * still read so the connection's replies stay in step. */
+    int appended = 0;
+    if (redisAppendCommand(c, "XACK %s %s %s", TASK_REDIS_STREAM, TASK_REDIS_GROUP, entry) ==
+        REDIS_OK) {
+        appended++;
+        if (redisAppendCommand(c, "XDEL %s %s", TASK_REDIS_STREAM, entry) == REDIS_OK)
+            appended++;
+    }
+    bool ok = appended == 2;
+    for (int i = 0; i < appended; i++) {
         redisReply *reply = NULL;
-        if (redisGetReply(c, (void **)&reply) != REDIS_OK)
-            ok = false;
+        bool got = redisGetReply(c, (void **)&reply) == REDIS_OK;
         if (reply)
             freeReplyObject(reply);
-        if (!ok)
-            break;
+        if (!got)
+            return false; /* the connection is gone; so are the remaining replies */
     }
     return ok;
 }
@@ -493,10 +501,12 @@ static int relay_batch(struct worker *w, struct db_conn *conn, int64_t now)
         db_rollback(conn);
         return n == 0 ? 0 : -1;
     }
-    for (int i = 0; i < n; i++)
-        redisAppendCommand(r->relay, "XADD %s * id %lld", TASK_REDIS_STREAM, (long long)ids[i]);
-    bool ok = true;
-    for (int i = 0; i < n; i++) {
+    int appended = 0; /* appending fails only when hiredis cannot allocate */
+    while (appended < n && redisAppendCommand(r->relay, "XADD %s * id %lld", TASK_REDIS_STREAM,
+                                              (long long)ids[appended]) == REDIS_OK)
+        appended++;
+    bool ok = appended == n;
+    for (int i = 0; i < appended; i++) {
         redisReply *reply = NULL;
         if (redisGetReply(r->relay, (void **)&reply) != REDIS_OK) {
             ok = false;
