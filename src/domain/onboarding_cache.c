@@ -8,11 +8,13 @@
  */
 #include "domain/onboarding_cache.h"
 
+#include "core/clock.h"
 #include "core/mem.h"
 #include "db/db.h"
 #include "domain/onboarding.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@ struct onboarding_cache {
     pthread_mutex_t lock;
     struct entry entries[CACHE_ENTRIES];
     size_t next_victim;
+    int64_t version_read_ns; /* clock_mono_ns() of the last reading of the version; 0: none */
+    int64_t version;
 };
 
 struct onboarding_cache *onboarding_cache_new(void)
@@ -50,13 +54,37 @@ void onboarding_cache_free(struct onboarding_cache *c)
     free(c);
 }
 
-static int catalog_version(struct db_pool *pool, int64_t *version)
+static int read_version(struct db_pool *pool, int64_t *version)
 {
     struct db_result *res = NULL;
     int rc = db_pool_query(pool, "SELECT version FROM catalog_version WHERE id = 1", NULL, 0, &res);
     if (rc == 0)
         *version = db_result_rows(res) == 1 ? db_result_int(res, 0, 0) : -1;
     db_result_free(res);
+    return rc;
+}
+
+/* The catalog version, read from the database unless a reading younger than
+ * ONBOARDING_CACHE_VERSION_REUSE_NS exists. */
+static int catalog_version(struct onboarding_cache *c, struct db_pool *pool, int64_t *version)
+{
+    int64_t now = clock_mono_ns();
+    pthread_mutex_lock(&c->lock);
+    bool fresh =
+        c->version_read_ns != 0 && now - c->version_read_ns < ONBOARDING_CACHE_VERSION_REUSE_NS;
+    *version = c->version;
+    pthread_mutex_unlock(&c->lock);
+    if (fresh)
+        return 0;
+    int rc = read_version(pool, version);
+    if (rc == 0 && *version >= 0) {
+        pthread_mutex_lock(&c->lock);
+        if (now >= c->version_read_ns) { /* a later reading already stored wins */
+            c->version_read_ns = now;
+            c->version = *version;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
     return rc;
 }
 
@@ -108,7 +136,7 @@ int onboarding_list_cached(struct onboarding_cache *c, struct db_pool *pool, con
     /* No cache, or no version to compare (a schema before migration 0003, which `usher
      * serve` tolerates with a warning, or a database that just went away): the listing
      * straight from the database, which reports its own errors. */
-    if (!c || catalog_version(pool, &version) != 0 || version < 0)
+    if (!c || catalog_version(c, pool, &version) != 0 || version < 0)
         return onboarding_list(pool, page, parent_slug, out);
 
     char *key = xasprintf("%s\n%s", page ? page : "", parent_slug ? parent_slug : "");

@@ -5,8 +5,12 @@
  * (a product query, a price query, the JSON) was most of a page's cost. The cache keeps each
  * listing with the catalog version it was built at: the catalog_version row, which triggers
  * bump on every change to products or product_prices (migration 0003), whoever makes it. A
- * lookup reads that one row and rebuilds the listing only when it moved, so a change is seen
- * on the next page view, by every `usher serve` process, with no expiry to tune.
+ * lookup reads that one row and rebuilds the listing only when it moved. Under load, page
+ * views that start within ONBOARDING_CACHE_VERSION_REUSE_NS of a reading share it instead of
+ * each paying a query (a quarter of a cached plan page's cost): a change is seen by every
+ * page view that starts a millisecond after it committed, in every `usher serve` process.
+ * Only what is shown is cached: choices and the order total are checked against the
+ * database itself (onboarding_check, onboarding_order).
  *
  * One cache per process and database (`usher serve` owns one in its web_app). Thread-safe.
  */
@@ -17,6 +21,8 @@
 
 struct db_pool;
 struct onboarding_cache;
+
+#define ONBOARDING_CACHE_VERSION_REUSE_NS (1000 * 1000)
 
 struct onboarding_cache *onboarding_cache_new(void);
 void onboarding_cache_free(struct onboarding_cache *cache);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -47,12 +48,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Runs sql, then waits out the window in which an earlier version reading may be reused. */
 static void exec_sql(const char *sql)
 {
     struct db_conn *conn = NULL;
     assert_int_equal(db_acquire(db.pool, DB_WAIT_MS, &conn), 0);
     assert_int_equal(db_exec(conn, sql, NULL, 0, NULL), 0);
     db_release(conn);
+    struct timespec pause = {0, 2 * ONBOARDING_CACHE_VERSION_REUSE_NS};
+    nanosleep(&pause, NULL);
 }
 
 /* The cached listing equals the uncached one. */
