@@ -430,43 +430,6 @@ int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, ch
 
 /* ---- step 4: username and order -------------------------------------------------------- */
 
-int onboarding_username_normalize(const char *in, char **normalized, const char **error)
-{
-    *normalized = NULL;
-    const char *s = in ? in : "";
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    if (n == 0) {
-        *error = "Choose a username.";
-        return USHER_EINVAL;
-    }
-    if (n < ONBOARDING_USERNAME_MIN || n > ONBOARDING_USERNAME_MAX) {
-        *error = "Usernames are 3 to 64 characters long.";
-        return USHER_EINVAL;
-    }
-    char *out = xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
-            free(out);
-            *error = i == 0 ? "Usernames start with a letter or a digit."
-                            : "Usernames may contain only letters, digits, dots, dashes and "
-                              "underscores.";
-            return USHER_EINVAL;
-        }
-        out[i] = c;
-    }
-    out[n] = '\0';
-    *normalized = out;
-    return 0;
-}
-
 int onboarding_order_total(const json_t *lines, int64_t *total, const char **currency)
 {
     *total = 0;

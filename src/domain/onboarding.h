@@ -64,14 +64,6 @@ int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, ch
 
 /* ---- step 4: the checkout -------------------------------------------------------------- */
 
-#define ONBOARDING_USERNAME_MIN 3
-#define ONBOARDING_USERNAME_MAX 64
-
-/* Usernames (SPEC §3): trimmed and lowercased, then 3–64 characters of [a-z0-9._-] starting
- * with a letter or digit. On success *normalized is a heap string; on failure USHER_EINVAL and
- * *error is a static message for the visitor. */
-int onboarding_username_normalize(const char *in, char **normalized, const char **error);
-
 /*
  * Sums the order lines (array of {amount, currency, …}) into *total with the common currency
  * (borrowed from the first line, as stored) in *currency. USHER_EINVAL when the array is

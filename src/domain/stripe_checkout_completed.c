@@ -29,8 +29,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define USERNAME_MIN 3
-#define USERNAME_MAX 64
 #define NAME_MAX_LEN 150
 
 struct signup {
@@ -73,18 +71,6 @@ static bool username_char(char ch)
            ch == '-';
 }
 
-/* SPEC §3: 3–64 of [a-z0-9._-], starting with a letter or digit (already lowercase). */
-static bool username_valid(const char *u)
-{
-    size_t n = strlen(u);
-    if (n < USERNAME_MIN || n > USERNAME_MAX || !isalnum((unsigned char)u[0]))
-        return false;
-    for (const char *p = u; *p; p++)
-        if (!username_char(*p))
-            return false;
-    return true;
-}
-
 static char *lowered(const char *s, size_t n)
 {
     char *out = xstrndup(s, n);
@@ -100,26 +86,24 @@ static char *lowered(const char *s, size_t n)
  */
 static char *choose_username(const char *wanted, const char *email)
 {
-    if (wanted && *wanted) {
-        char *u = lowered(wanted, strlen(wanted));
-        if (username_valid(u))
-            return u;
-        free(u);
-    }
+    char *u = NULL;
+    const char *why = NULL;
+    if (wanted && *wanted && validate_username(wanted, &u, &why) == 0)
+        return u;
     const char *at = strchr(email, '@');
     char *local = lowered(email, at ? (size_t)(at - email) : strlen(email));
-    char *out = xcalloc(1, USERNAME_MAX + 1);
+    char *out = xcalloc(1, USERNAME_MAX_LEN + 1);
     size_t n = 0;
-    for (const char *p = local; *p && n < USERNAME_MAX; p++) {
+    for (const char *p = local; *p && n < USERNAME_MAX_LEN; p++) {
         if (!username_char(*p) || (n == 0 && !isalnum((unsigned char)*p)))
             continue;
         out[n++] = *p;
     }
     free(local);
-    if (n < USERNAME_MIN) {
+    if (n < USERNAME_MIN_LEN) {
         char hex[CRYPTO_SHA256_HEX_LEN + 1];
         crypto_sha256_hex(email, hex);
-        snprintf(out, USERNAME_MAX + 1, "user-%.10s", hex);
+        snprintf(out, USERNAME_MAX_LEN + 1, "user-%.10s", hex);
     }
     return out;
 }

@@ -82,3 +82,40 @@ int validate_name(const char *in, int max, char **normalized, const char **error
     free(name);
     return USHER_EINVAL;
 }
+
+int validate_username(const char *in, char **normalized, const char **error)
+{
+    *normalized = NULL;
+    const char *s = in ? in : "";
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    if (n == 0) {
+        *error = "Choose a username.";
+        return USHER_EINVAL;
+    }
+    if (n < USERNAME_MIN_LEN || n > USERNAME_MAX_LEN) {
+        *error = "Usernames are 3 to 64 characters long.";
+        return USHER_EINVAL;
+    }
+    char *out = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
+            free(out);
+            *error = i == 0 ? "Usernames start with a letter or a digit."
+                            : "Usernames may contain only letters, digits, dots, dashes and "
+                              "underscores.";
+            return USHER_EINVAL;
+        }
+        out[i] = c;
+    }
+    out[n] = '\0';
+    *normalized = out;
+    return 0;
+}

@@ -138,8 +138,8 @@ int web_onboarding_checkout_validate(struct web_request *r)
     const char *error = NULL;
     if (validate_email(json_string_value(json_object_get(body, "email")), &email, &error) != 0)
         json_object_set_new(errors, "email", json_string(error));
-    if (onboarding_username_normalize(json_string_value(json_object_get(body, "username")),
-                                      &username, &error) != 0)
+    if (validate_username(json_string_value(json_object_get(body, "username")), &username,
+                          &error) != 0)
         json_object_set_new(errors, "username", json_string(error));
     json_decref(body);
     int rc = 0;
@@ -207,8 +207,8 @@ static int read_details(struct web_request *r, const json_t *state, struct detai
     if (validate_name(json_string_value(json_object_get(body, "last_name")), FIRST_NAME_MAX_LEN,
                       &d->last_name, &error))
         json_object_set_new(errors, "last_name", json_string(error));
-    if (onboarding_username_normalize(json_string_value(json_object_get(body, "username")),
-                                      &d->username, &error))
+    if (validate_username(json_string_value(json_object_get(body, "username")), &d->username,
+                          &error))
         json_object_set_new(errors, "username", json_string(error));
     json_decref(body);
     int rc = USHER_EINVAL;

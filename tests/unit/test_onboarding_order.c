@@ -1,4 +1,4 @@
-/* test_onboarding_order.c — the checkout's pure rules (domain/onboarding.h): usernames
+/* test_onboarding_order.c — the checkout's pure rules: usernames (domain/validate.h)
  * (SPEC §3) and the order total (one currency per Stripe checkout, no overflow). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "domain/onboarding.h"
+#include "domain/validate.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +21,16 @@ static void test_username_normalized(void **state)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char *out = NULL;
         const char *error = NULL;
-        assert_int_equal(onboarding_username_normalize(good[i][0], &out, &error), 0);
+        assert_int_equal(validate_username(good[i][0], &out, &error), 0);
         assert_string_equal(out, good[i][1]);
         free(out);
     }
-    char max[ONBOARDING_USERNAME_MAX + 1];
-    memset(max, 'a', ONBOARDING_USERNAME_MAX);
-    max[ONBOARDING_USERNAME_MAX] = '\0';
+    char max[USERNAME_MAX_LEN + 1];
+    memset(max, 'a', USERNAME_MAX_LEN);
+    max[USERNAME_MAX_LEN] = '\0';
     char *out = NULL;
     const char *error = NULL;
-    assert_int_equal(onboarding_username_normalize(max, &out, &error), 0);
+    assert_int_equal(validate_username(max, &out, &error), 0);
     free(out);
 }
 
@@ -53,16 +54,16 @@ static void test_username_rejects(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = (char *)"untouched";
         const char *error = NULL;
-        assert_int_equal(onboarding_username_normalize(bad[i], &out, &error), USHER_EINVAL);
+        assert_int_equal(validate_username(bad[i], &out, &error), USHER_EINVAL);
         assert_null(out);
         assert_non_null(error);
     }
-    char long_name[ONBOARDING_USERNAME_MAX + 2];
+    char long_name[USERNAME_MAX_LEN + 2];
     memset(long_name, 'a', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
     char *out = NULL;
     const char *error = NULL;
-    assert_int_equal(onboarding_username_normalize(long_name, &out, &error), USHER_EINVAL);
+    assert_int_equal(validate_username(long_name, &out, &error), USHER_EINVAL);
 }
 
 static json_t *line(json_int_t amount, const char *currency)
