@@ -109,6 +109,16 @@ int db_write_tx(struct db_pool *pool, db_tx_fn fn, void *ctx)
     return rc;
 }
 
+int db_query_id(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,
+                int64_t *id)
+{
+    struct db_result *res = NULL;
+    int rc = db_query(conn, sql, params, nparams, &res);
+    *id = rc == 0 && db_result_rows(res) > 0 ? db_result_int(res, 0, 0) : 0;
+    db_result_free(res);
+    return rc;
+}
+
 int db_pool_query(struct db_pool *pool, const char *sql, const struct db_param *params, int nparams,
                   struct db_result **out)
 {

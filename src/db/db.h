@@ -87,6 +87,9 @@ int db_rollback(struct db_conn *conn);
  */
 typedef int (*db_tx_fn)(struct db_conn *conn, void *ctx);
 int db_write_tx(struct db_pool *pool, db_tx_fn fn, void *ctx);
+/* The first column of the first row as an integer, 0 when there is no row (ids start at 1). */
+int db_query_id(struct db_conn *conn, const char *sql, const struct db_param *params, int nparams,
+                int64_t *id);
 /* One read statement on a connection borrowed for DB_WAIT_MS (results outlive it). */
 int db_pool_query(struct db_pool *pool, const char *sql, const struct db_param *params, int nparams,
                   struct db_result **out);

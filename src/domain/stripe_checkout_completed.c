@@ -278,11 +278,7 @@ static int keycloak_account(struct sp_ctx *c, const struct signup *s, struct acc
 static int find_id(struct db_conn *conn, const char *sql, const char *key, int64_t *id)
 {
     const struct db_param p[] = {DB_TEXT(key)};
-    struct db_result *res = NULL;
-    int rc = db_query(conn, sql, p, 1, &res);
-    *id = rc == 0 && db_result_rows(res) ? db_result_int(res, 0, 0) : 0;
-    db_result_free(res);
-    return rc;
+    return db_query_id(conn, sql, p, 1, id);
 }
 
 static int insert_user(struct sp_ctx *c, struct db_conn *conn, const struct signup *s,

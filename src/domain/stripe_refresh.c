@@ -19,19 +19,15 @@
 static int read_subscription_id(struct db_pool *pool, int64_t user_id, char **sub_id)
 {
     *sub_id = NULL;
-    struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
-    if (rc != 0)
-        return rc;
     const struct db_param p[] = {DB_INT(user_id)};
     struct db_result *res = NULL;
-    rc = db_query(conn, "SELECT stripe_subscription_id FROM users WHERE id = $1", p, 1, &res);
+    int rc =
+        db_pool_query(pool, "SELECT stripe_subscription_id FROM users WHERE id = $1", p, 1, &res);
     if (rc == 0 && db_result_rows(res) == 0)
         rc = USHER_ENOTFOUND;
     if (rc == 0 && !db_result_is_null(res, 0, 0) && *db_result_text(res, 0, 0))
         *sub_id = xstrdup(db_result_text(res, 0, 0));
     db_result_free(res);
-    db_release(conn);
     return rc;
 }
 
@@ -119,20 +115,15 @@ int stripe_reconcile_candidates(struct db_pool *pool, int64_t after_id, int max,
                                 int *n)
 {
     *n = 0;
-    struct db_conn *conn = NULL;
-    int rc = db_acquire(pool, DB_WAIT_MS, &conn);
-    if (rc != 0)
-        return rc;
     const struct db_param p[] = {DB_INT(after_id), DB_INT(max)};
     struct db_result *res = NULL;
-    rc = db_query(conn,
-                  "SELECT id FROM users WHERE id > $1 AND stripe_subscription_id IS NOT NULL "
-                  "AND subscription_status IN ('active', 'trialing', 'past_due') "
-                  "ORDER BY id LIMIT $2",
-                  p, DB_NPARAMS(p), &res);
+    int rc = db_pool_query(pool,
+                           "SELECT id FROM users WHERE id > $1 AND stripe_subscription_id IS NOT "
+                           "NULL AND subscription_status IN ('active', 'trialing', 'past_due') "
+                           "ORDER BY id LIMIT $2",
+                           p, DB_NPARAMS(p), &res);
     for (int r = 0; rc == 0 && r < db_result_rows(res) && r < max; r++)
         ids[(*n)++] = db_result_int(res, r, 0);
     db_result_free(res);
-    db_release(conn);
     return rc;
 }
