@@ -88,17 +88,6 @@ static int catalog_version(struct onboarding_cache *c, struct db_pool *pool, int
     return rc;
 }
 
-/* A new array of shallow copies of the cached products (see the header's contract). */
-static json_t *copy_for_caller(const json_t *list)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *product;
-    json_array_foreach (list, i, product)
-        json_array_append_new(out, json_copy((json_t *)product));
-    return out;
-}
-
 static struct entry *find(struct onboarding_cache *c, const char *key)
 {
     for (size_t i = 0; i < CACHE_ENTRIES; i++)
@@ -143,7 +132,7 @@ int onboarding_list_cached(struct onboarding_cache *c, struct db_pool *pool, con
     pthread_mutex_lock(&c->lock);
     struct entry *e = find(c, key);
     if (e && e->version == version && e->list)
-        *out = copy_for_caller(e->list);
+        *out = json_incref(e->list);
     pthread_mutex_unlock(&c->lock);
     if (*out) {
         free(key);
@@ -157,7 +146,7 @@ int onboarding_list_cached(struct onboarding_cache *c, struct db_pool *pool, con
         pthread_mutex_lock(&c->lock);
         store(c, key, version, list);
         pthread_mutex_unlock(&c->lock);
-        *out = copy_for_caller(list);
+        *out = json_incref(list);
     }
     json_decref(list);
     free(key);

@@ -28,9 +28,8 @@ struct onboarding_cache *onboarding_cache_new(void);
 void onboarding_cache_free(struct onboarding_cache *cache);
 
 /*
- * onboarding_list (onboarding.h) through the cache. *out is the caller's: a new array of new
- * product objects, so callers may set keys on each product; the members of a product
- * (prices, features, strings) are shared with the cache and must not be changed.
+ * onboarding_list (onboarding.h) through the cache. *out (one reference, the caller's to
+ * release) is shared with the cache and with other requests: read it, never change it.
  */
 int onboarding_list_cached(struct onboarding_cache *cache, struct db_pool *pool, const char *page,
                            const char *parent_slug, json_t **out);

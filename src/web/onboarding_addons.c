@@ -35,26 +35,27 @@ static void store(struct web_request *r, json_t *state, const json_t *storage)
     web_session_changed(r);
 }
 
-/* Storage products for the template: selectable (priced for the cycle, not coming soon),
- * checked, and the price text for the chosen cycle. */
-static void decorate(json_t *products, const char *cycle, const json_t *chosen)
+/* One card per storage product: the shared product (read-only: it is the cached listing's)
+ * and what this visitor's page adds to it — selectable (priced for the cycle, not coming
+ * soon), checked, the price text for the chosen cycle. The template opens {{#product}} inside
+ * each card, so names the product lacks are found on the card. */
+static json_t *cards(const json_t *products, const char *cycle, const json_t *chosen)
 {
+    json_t *out = json_array();
     size_t i;
     json_t *p;
     json_array_foreach (products, i, p) {
         const char *slug = json_string_value(json_object_get(p, "slug"));
         json_t *price = json_object_get(json_object_get(p, "prices"), cycle);
         bool selectable = price && !json_is_true(json_object_get(p, "is_coming_soon"));
-        json_object_set_new(p, "selectable", json_boolean(selectable));
-        json_object_set_new(
-            p, "checked",
-            json_boolean(selectable && slug && web_onboarding_list_has(chosen, slug)));
-        json_object_set_new(
-            p, "price_label",
-            json_string(price ? json_string_value(json_object_get(price, "label")) : ""));
-        json_object_set_new(p, "has_features",
-                            json_boolean(json_array_size(json_object_get(p, "features")) > 0));
+        const char *label = price ? json_string_value(json_object_get(price, "label")) : NULL;
+        json_array_append_new(
+            out, json_pack("{s:O, s:b, s:b, s:s, s:b}", "product", p, "selectable", selectable,
+                           "checked", selectable && slug && web_onboarding_list_has(chosen, slug),
+                           "price_label", label ? label : "", "has_features",
+                           json_array_size(json_object_get(p, "features")) > 0));
     }
+    return out;
 }
 
 static int show(struct web_request *r, int status, const char *plan, const char *cycle,
@@ -64,12 +65,11 @@ static int show(struct web_request *r, int status, const char *plan, const char 
     int rc = onboarding_product(r->app->db, plan, &plan_product);
     if (rc != 0 && rc != USHER_ENOTFOUND)
         return rc;
-    decorate(products, cycle, chosen);
     json_t *ctx = web_page_context(r, "Add storage");
     const char *plan_name = json_string_value(json_object_get(plan_product, "name"));
     json_object_set_new(ctx, "plan_name", json_string(plan_name ? plan_name : plan));
     json_object_set_new(ctx, "cycle_annual", json_boolean(!strcmp(cycle, "annual")));
-    json_object_set(ctx, "storage", products);
+    json_object_set_new(ctx, "storage", cards(products, cycle, chosen));
     if (error)
         json_object_set_new(ctx, "error", json_string(error));
     web_reply_page(r, status, "onboarding_addons", ctx);

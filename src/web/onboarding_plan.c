@@ -25,9 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Adds what the template needs to each product: selectable, checked, has_features. */
-static void decorate(json_t *products, const char *kind, const char *plan, const json_t *chosen)
+/* One card per product: the shared product (read-only: it is the cached listing's) and what
+ * this visitor's page adds to it — selectable, checked, has_features. The template opens
+ * {{#product}} inside each card, so names the product lacks are found on the card. */
+static json_t *cards(const json_t *products, const char *kind, const char *plan,
+                     const json_t *chosen)
 {
+    json_t *out = json_array();
     size_t i;
     json_t *p;
     json_array_foreach (products, i, p) {
@@ -38,11 +42,11 @@ static void decorate(json_t *products, const char *kind, const char *plan, const
         bool checked = selectable && slug &&
                        (!strcmp(kind, "plan") ? plan && !strcmp(plan, slug)
                                               : web_onboarding_list_has(chosen, slug));
-        json_object_set_new(p, "selectable", json_boolean(selectable));
-        json_object_set_new(p, "checked", json_boolean(checked));
-        json_object_set_new(p, "has_features",
-                            json_boolean(json_array_size(json_object_get(p, "features")) > 0));
+        json_array_append_new(out, json_pack("{s:O, s:b, s:b, s:b}", "product", p, "selectable",
+                                             selectable, "checked", checked, "has_features",
+                                             json_array_size(json_object_get(p, "features")) > 0));
     }
+    return out;
 }
 
 static int show(struct web_request *r, int status, const json_t *state, const char *plan,
@@ -56,8 +60,6 @@ static int show(struct web_request *r, int status, const json_t *state, const ch
         json_decref(plans);
         return rc;
     }
-    decorate(plans, "plan", plan, NULL);
-    decorate(general, "addon", NULL, addons);
     bool annual = cycle && !strcmp(cycle, "annual");
 
     json_t *ctx = web_page_context(r, "Choose your plan");
@@ -67,8 +69,10 @@ static int show(struct web_request *r, int status, const json_t *state, const ch
     json_object_set_new(ctx, "cycle_annual", json_boolean(annual));
     json_object_set_new(ctx, "has_plans", json_boolean(json_array_size(plans) > 0));
     json_object_set_new(ctx, "has_addons", json_boolean(json_array_size(general) > 0));
-    json_object_set_new(ctx, "plans", plans);
-    json_object_set_new(ctx, "addons", general);
+    json_object_set_new(ctx, "plans", cards(plans, "plan", plan, NULL));
+    json_object_set_new(ctx, "addons", cards(general, "addon", NULL, addons));
+    json_decref(plans);
+    json_decref(general);
     if (error)
         json_object_set_new(ctx, "error", json_string(error));
     web_reply_page(r, status, "onboarding_plan", ctx);

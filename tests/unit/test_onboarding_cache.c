@@ -1,7 +1,7 @@
 /*
  * test_onboarding_cache.c — the onboarding listings cache (domain/onboarding_cache.h) on
  * SQLite and PostgreSQL: the same listings as the database, any catalog change seen on the
- * next lookup (whatever made it: the catalog loader or plain SQL), callers' copies their own.
+ * next lookup (whatever made it: the catalog loader or plain SQL), hits shared.
  */
 #include "core/err.h"
 #include "core/mem.h"
@@ -111,18 +111,20 @@ static void test_changes_are_seen_on_the_next_lookup(void **state)
     json_decref(plans);
 }
 
-static void test_callers_own_their_products(void **state)
+static void test_lookups_share_one_listing_until_a_change(void **state)
 {
     (void)state;
-    json_t *first = NULL, *second = NULL;
+    json_t *first = NULL, *second = NULL, *third = NULL;
     assert_int_equal(onboarding_list_cached(cache, db.pool, "plan", NULL, &first), 0);
-    json_object_set_new(json_array_get(first, 0), "checked", json_true());
-    json_array_clear(first);
     assert_int_equal(onboarding_list_cached(cache, db.pool, "plan", NULL, &second), 0);
-    assert_true(json_array_size(second) > 0);
-    assert_null(json_object_get(json_array_get(second, 0), "checked"));
+    assert_ptr_equal(first, second); /* a hit: no query for the listing, no copy */
+    exec_sql("UPDATE products SET display_order = display_order + 1 WHERE slug = 'teams'");
+    assert_int_equal(onboarding_list_cached(cache, db.pool, "plan", NULL, &third), 0);
+    assert_ptr_not_equal(first, third); /* rebuilt after the change */
+    assert_true(json_array_size(first) > 0); /* the old one stays valid while referenced */
     json_decref(first);
     json_decref(second);
+    json_decref(third);
 }
 
 static void test_many_parents_stay_bounded(void **state)
@@ -153,8 +155,10 @@ static void test_without_a_cache_reads_the_database(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 static const struct CMUnitTest tests[] = {
-    T(test_same_listings_as_the_database),      T(test_changes_are_seen_on_the_next_lookup),
-    T(test_callers_own_their_products),         T(test_many_parents_stay_bounded),
+    T(test_same_listings_as_the_database),
+    T(test_changes_are_seen_on_the_next_lookup),
+    T(test_lookups_share_one_listing_until_a_change),
+    T(test_many_parents_stay_bounded),
     T(test_without_a_cache_reads_the_database),
 };
 
