@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,30 @@ unsigned crypto_random_below(unsigned bound)
     return v % bound;
 }
 
+/* SHA-256 fetched from the provider once: EVP_sha256() makes every digest look the algorithm
+ * up again (a locked provider-cache query), which showed in the profile of each request's
+ * session lookup. Kept for the life of the process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+    if (pthread_once(&sha256_once, fetch_sha256) != 0 || !sha256_md) {
+        fprintf(stderr, "usher: SHA-256 is not available from libcrypto\n");
+        abort();
+    }
+    return sha256_md;
+}
+
 void crypto_sha256(const void *data, size_t len, unsigned char out[CRYPTO_SHA256_LEN])
 {
     unsigned int out_len = 0;
-    if (EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) != 1) {
+    if (EVP_Digest(data, len, out, &out_len, sha256(), NULL) != 1) {
         fprintf(stderr, "usher: SHA-256 failed\n");
         abort();
     }
@@ -77,7 +98,7 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t
     unsigned int out_len = 0;
     if (key_len > 0x7fffffff)
         return USHER_EINVAL;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) ||
+    if (!HMAC(sha256(), key, (int)key_len, data, len, out, &out_len) ||
         out_len != CRYPTO_SHA256_LEN)
         return USHER_EINVAL;
     return 0;
