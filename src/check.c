@@ -1,6 +1,7 @@
 /*
  * check.c — `usher check` (see check.h): database and schema, the task broker, and the
- * Keycloak service account with the realm's handling of Usher's attributes.
+ * Keycloak service account with the realm's handling of Usher's attributes and the groups
+ * the catalog's instances grant.
  */
 #include "check.h"
 
@@ -10,6 +11,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "domain/entitlements.h"
+#include "domain/provisioning.h"
 #include "integrations/keycloak_admin.h"
 #include "tasks/redis_broker.h"
 
@@ -101,6 +103,39 @@ static int report_profile(struct kc_admin *kc, struct db_pool *pool)
     return rc < 0 ? 1 : 0;
 }
 
+/* Every group an instance grants must exist in the realm, or each new customer's sync fails
+ * on it. */
+static int report_groups(struct kc_admin *kc, struct db_pool *pool)
+{
+    json_t *groups = NULL;
+    if (provisioning_required_groups(pool, &groups) != 0)
+        return 0; /* the database check above reports the failure */
+    size_t missing = 0, i;
+    json_t *g;
+    int failed = 0;
+    json_array_foreach (groups, i, g) {
+        const char *name = json_string_value(json_object_get(g, "group"));
+        struct kc_error err = {0};
+        char *id = NULL;
+        int rc = kc_group_find(kc, name, &id, &err);
+        free(id);
+        if (rc == USHER_ENOTFOUND) {
+            printf("keycloak group \"%s\" of instance \"%s\": MISSING (create it in the "
+                   "realm, or customers on that instance are never granted access)\n",
+                   name, json_string_value(json_object_get(g, "instance")));
+            missing++;
+        } else if (rc != 0) {
+            printf("keycloak group \"%s\": FAILED (%s)\n", name,
+                   *err.message ? err.message : usher_strerror(rc));
+            failed = 1;
+        }
+    }
+    if (missing == 0 && !failed)
+        printf("keycloak groups: ok (%zu granted by instances)\n", json_array_size(groups));
+    json_decref(groups);
+    return failed || missing ? 1 : 0;
+}
+
 static int check_keycloak(const struct usher_config *cfg, struct db_pool *pool)
 {
     struct kc_admin *kc = NULL;
@@ -117,6 +152,8 @@ static int check_keycloak(const struct usher_config *cfg, struct db_pool *pool)
     int failed = rc != 0;
     if (rc == 0)
         failed = report_profile(kc, pool);
+    if (rc == 0)
+        failed |= report_groups(kc, pool);
     kc_admin_free(kc);
     return failed;
 }

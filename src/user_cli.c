@@ -74,7 +74,8 @@ static int verb_sync(const struct usher_config *cfg, struct db_pool *pool,
     struct provisioning_report report = {0};
     rc = provisioning_sync_user(pool, user->id, clock_now(), &ops, &report);
     if (rc != 0) {
-        fprintf(stderr, "usher: user sync %s failed: %s%s\n", user->shown, usher_strerror(rc),
+        fprintf(stderr, "usher: user sync %s failed: %s%s\n", user->shown,
+                *report.problem ? report.problem : usher_strerror(rc),
                 rc == USHER_EUPSTREAM ? " (is Keycloak reachable?)" : "");
         return EXIT_FAIL;
     }

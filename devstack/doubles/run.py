@@ -8,8 +8,10 @@ A double whose port option is absent is not started (port 0 picks a free port). 
 one double carry its prefix (--stripe-webhook-secret, --keycloak-realm, --mailgun-api-key…;
 see --help). Defaults are wired for a local Usher at --usher-url: the Stripe webhook URL is
 <usher-url>/onboarding/webhook/, the Keycloak login client accepts <usher-url>/* as redirect
-URI, the realm keeps unmanaged attributes (ADMIN_EDIT), has the group usher-admins and a
-demo admin (admin / admin), and the emails Keycloak "sends" appear in the Mailgun inbox.
+URI, the realm keeps unmanaged attributes (ADMIN_EDIT), has the group usher-admins, every group
+the catalog names (--catalog, default devstack/catalog.json: the same file `usher catalog
+apply` reads, so the realm and the catalog cannot drift apart) and a demo admin
+(admin / admin), and the emails Keycloak "sends" appear in the Mailgun inbox.
 
 --env-file writes the Usher configuration that points at the doubles (KEY=value lines);
 --print-env prints it. --ready-file writes {"stripe": url, …} once every double listens.
@@ -45,6 +47,9 @@ def build_parser():
                     help="do not create the admin/admin user in the realm")
     ap.add_argument("--mailgun-sending-domain", default="mg.devstack.test",
                     help="MAILGUN_DOMAIN written to the env file")
+    ap.add_argument("--catalog", default=None,
+                    help="Usher catalog (JSON) whose groups the Keycloak realm gets; default "
+                         "devstack/catalog.json")
     ap.add_argument("--verbose", action="store_true", help="log every request")
     stripe_double.add_arguments(ap, "stripe-")
     keycloak_double.add_arguments(ap, "keycloak-")
@@ -53,17 +58,30 @@ def build_parser():
     return ap
 
 
+def catalog_groups(path):
+    """Every group a catalog file names: its `groups` list and each instance's `groups`."""
+    catalog = json.loads(pathlib.Path(path).read_text())
+    names = list(catalog.get("groups") or [])
+    for instance in catalog.get("instances") or []:
+        names.extend(instance.get("groups") or [])
+    return list(dict.fromkeys(names))
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    default_catalog = REPO / "devstack" / "catalog.json"
+    if args.catalog is None and default_catalog.exists():
+        args.catalog = str(default_catalog)
     usher = args.usher_url.rstrip("/")
     if args.stripe_webhook_url is None:
         args.stripe_webhook_url = usher + "/onboarding/webhook/"
-    if args.stripe_catalog is None and (REPO / "devstack" / "catalog.json").exists():
-        args.stripe_catalog = str(REPO / "devstack" / "catalog.json")
+    if args.stripe_catalog is None:
+        args.stripe_catalog = args.catalog
     if args.keycloak_redirect_uri is None:
         args.keycloak_redirect_uri = [usher + "/*"]
-    if "usher-admins" not in args.keycloak_group:
-        args.keycloak_group.append("usher-admins")
+    for name in ["usher-admins"] + (catalog_groups(args.catalog) if args.catalog else []):
+        if name not in args.keycloak_group:
+            args.keycloak_group.append(name)
     if not args.no_demo_admin:
         args.keycloak_user.append({"username": "admin", "password": "admin",
                                    "email": "admin@example.test", "firstName": "Demo",

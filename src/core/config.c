@@ -317,7 +317,14 @@ static void load_brand(struct usher_config *cfg, const struct source *src,
 {
     cfg->site_name = string_or(src, "SITE_NAME", "Usher");
     cfg->support_email = string_or(src, "SUPPORT_EMAIL", "");
-    cfg->logout_redirect_url = string_or(src, "LOGOUT_REDIRECT_URL", cfg->public_base_url);
+    /* Usher's own "you are logged out" page: under the base URL, so an identity provider
+     * client whose redirect URIs are `<base>/` plus a wildcard accepts it after a logout. */
+    size_t base_len = strlen(cfg->public_base_url);
+    while (base_len && cfg->public_base_url[base_len - 1] == '/')
+        base_len--;
+    char *own_page = xasprintf("%.*s/logout/", (int)base_len, cfg->public_base_url);
+    cfg->logout_redirect_url = string_or(src, "LOGOUT_REDIRECT_URL", own_page);
+    free(own_page);
     cfg->logo_url = string_or(src, "SITE_LOGO_URL", "/static/logo.svg");
     cfg->brand_color = string_or(src, "BRAND_COLOR", "#2f5d8a");
     const char *c = cfg->brand_color;

@@ -30,10 +30,50 @@ void dashboard_url_host(const char *url, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)len, p);
 }
 
-static const char instance_cards_sql[] =
+static const char admin_cards_sql[] =
     "SELECT COALESCE(NULLIF(p.dashboard_name, ''), p.name), i.name, i.base_url, "
-    "COALESCE(NULLIF(p.dashboard_description, ''), p.description), p.icon "
-    "FROM instances i JOIN products p ON p.id = i.product_id ";
+    "COALESCE(NULLIF(p.dashboard_description, ''), p.description), p.icon, 1 "
+    "FROM instances i JOIN products p ON p.id = i.product_id WHERE i.is_active "
+    "ORDER BY p.page, p.display_order, p.name, i.name";
+
+/* A seat is ready once the user holds every group of its instance (group provisioner): until
+ * the sync has granted them, an "Open" link would lead to a login the service refuses. */
+static const char seat_cards_sql[] =
+    "SELECT COALESCE(NULLIF(p.dashboard_name, ''), p.name), i.name, i.base_url, "
+    "COALESCE(NULLIF(p.dashboard_description, ''), p.description), p.icon, "
+    "CASE WHEN p.provisioner <> 'group' OR NOT EXISTS (SELECT 1 FROM instance_groups ig "
+    "WHERE ig.instance_id = i.id AND NOT EXISTS (SELECT 1 FROM user_groups ug "
+    "WHERE ug.user_id = a.user_id AND ug.group_id = ig.group_id)) THEN 1 ELSE 0 END "
+    "FROM instances i JOIN products p ON p.id = i.product_id "
+    "JOIN instance_assignments a ON a.instance_id = i.id AND a.state = 'active' "
+    "WHERE a.user_id = $1 AND i.is_active "
+    "ORDER BY p.page, p.display_order, p.name, i.name";
+
+/* Paid for, but no seat yet (just signed up, or waiting for capacity). */
+static const char pending_cards_sql[] =
+    "SELECT DISTINCT COALESCE(NULLIF(p.dashboard_name, ''), p.name), '', '', "
+    "COALESCE(NULLIF(p.dashboard_description, ''), p.description), p.icon, 0, "
+    "p.page, p.display_order, p.name "
+    "FROM subscription_items si JOIN users u ON u.id = si.user_id "
+    "JOIN products p ON p.id = si.product_id "
+    "WHERE si.user_id = $1 AND p.requires_instance "
+    "AND u.subscription_status IN ('active', 'trialing', 'past_due') "
+    "AND NOT EXISTS (SELECT 1 FROM instance_assignments a "
+    "JOIN instances i ON i.id = a.instance_id AND i.is_active "
+    "WHERE a.user_id = si.user_id AND a.product_id = p.id AND a.state = 'active') "
+    "ORDER BY p.page, p.display_order, p.name";
+
+static const char standalone_cards_sql[] =
+    "SELECT DISTINCT COALESCE(NULLIF(p.dashboard_name, ''), p.name), '', "
+    "p.standalone_url, "
+    "COALESCE(NULLIF(p.dashboard_description, ''), p.description), p.icon, 1, "
+    "p.page, p.display_order, p.name "
+    "FROM subscription_items si JOIN users u ON u.id = si.user_id "
+    "JOIN products p ON p.id = si.product_id "
+    "WHERE si.user_id = $1 AND NOT p.requires_instance AND NOT p.is_addon "
+    "AND p.standalone_url IS NOT NULL AND p.standalone_url <> '' "
+    "AND u.subscription_status IN ('active', 'trialing', 'past_due') "
+    "ORDER BY p.page, p.display_order, p.name";
 
 static int add_rows(json_t *cards, const struct db_result *res, bool url_host_as_name)
 {
@@ -44,9 +84,10 @@ static int add_rows(json_t *cards, const struct db_result *res, bool url_host_as
         else
             dashboard_title_case(db_result_text(res, r, 1), name, sizeof name);
         json_array_append_new(
-            cards, json_pack("{s:s, s:s, s:s, s:s, s:s}", "product", db_result_text(res, r, 0),
+            cards, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "product", db_result_text(res, r, 0),
                              "instance", name, "url", db_result_text(res, r, 2), "description",
-                             db_result_text(res, r, 3), "icon", db_result_text(res, r, 4)));
+                             db_result_text(res, r, 3), "icon", db_result_text(res, r, 4), "ready",
+                             db_result_int(res, r, 5) != 0));
     }
     return 0;
 }
@@ -70,32 +111,12 @@ int dashboard_cards(struct db_pool *pool, int64_t user_id, bool is_admin, json_t
     if (rc != 0)
         return rc;
     json_t *out = json_array();
-    char sql[1024];
-    if (is_admin)
-        snprintf(sql, sizeof sql,
-                 "%s WHERE i.is_active "
-                 "ORDER BY p.page, p.display_order, p.name, i.name",
-                 instance_cards_sql);
-    else
-        snprintf(sql, sizeof sql,
-                 "%s JOIN instance_assignments a ON a.instance_id = i.id "
-                 "AND a.state = 'active' WHERE a.user_id = $1 AND i.is_active "
-                 "ORDER BY p.page, p.display_order, p.name, i.name",
-                 instance_cards_sql);
-    rc = query_into(conn, sql, is_admin ? 0 : user_id, out, false);
+    rc = is_admin ? query_into(conn, admin_cards_sql, 0, out, false)
+                  : query_into(conn, seat_cards_sql, user_id, out, false);
+    if (rc == 0 && !is_admin)
+        rc = query_into(conn, pending_cards_sql, user_id, out, true);
     if (rc == 0)
-        rc = query_into(conn,
-                        "SELECT DISTINCT COALESCE(NULLIF(p.dashboard_name, ''), p.name), '', "
-                        "p.standalone_url, "
-                        "COALESCE(NULLIF(p.dashboard_description, ''), p.description), p.icon, "
-                        "p.page, p.display_order, p.name "
-                        "FROM subscription_items si JOIN users u ON u.id = si.user_id "
-                        "JOIN products p ON p.id = si.product_id "
-                        "WHERE si.user_id = $1 AND NOT p.requires_instance AND NOT p.is_addon "
-                        "AND p.standalone_url IS NOT NULL AND p.standalone_url <> '' "
-                        "AND u.subscription_status IN ('active', 'trialing', 'past_due') "
-                        "ORDER BY p.page, p.display_order, p.name",
-                        user_id, out, true);
+        rc = query_into(conn, standalone_cards_sql, user_id, out, true);
     db_release(conn);
     if (rc != 0) {
         json_decref(out);

@@ -28,16 +28,21 @@ static int set_membership(void *ctx, const char *user_ref, const char *group, bo
     struct kc_admin *kc = ctx;
     struct kc_error err = {0};
     char *group_id = NULL;
+    char quoted[128];
+    log_quote(quoted, sizeof quoted, group);
     int rc = kc_group_find(kc, group, &group_id, &err);
+    if (rc == USHER_ENOTFOUND) {
+        log_warn("msg=\"keycloak group missing\" group=\"%s\"", quoted);
+        return rc;
+    }
     if (rc == 0)
         rc = member ? kc_user_group_add(kc, user_ref, group_id, &err)
                     : kc_user_group_remove(kc, user_ref, group_id, &err);
-    if (rc != 0) {
-        char quoted[128];
-        log_quote(quoted, sizeof quoted, group);
+    if (rc == USHER_ENOTFOUND) /* the group exists, so the user is the one missing */
+        rc = USHER_EUPSTREAM;
+    if (rc != 0)
         log_warn("msg=\"keycloak group change failed\" group=\"%s\" error=\"%s\"", quoted,
                  usher_strerror(rc));
-    }
     free(group_id);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include "domain/entitlements.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,8 @@ static int seat_groups(struct db_pool *pool, int64_t user_id, int64_t product_id
     const struct db_param p[] = {DB_INT(user_id), DB_INT(product_id)};
     struct db_result *res = NULL;
     rc = db_query(conn,
-                  "SELECT g.id, g.name FROM instance_assignments a "
+                  "SELECT g.id, g.name, i.name FROM instance_assignments a "
+                  "JOIN instances i ON i.id = a.instance_id "
                   "JOIN products pr ON pr.id = a.product_id AND pr.provisioner = 'group' "
                   "JOIN instance_groups ig ON ig.instance_id = a.instance_id "
                   "JOIN groups g ON g.id = ig.group_id "
@@ -110,9 +112,9 @@ static int seat_groups(struct db_pool *pool, int64_t user_id, int64_t product_id
                   p, 2, &res);
     *out = json_array();
     for (int r = 0; rc == 0 && r < db_result_rows(res); r++)
-        json_array_append_new(*out,
-                              json_pack("{s:I, s:s}", "id", (json_int_t)db_result_int(res, r, 0),
-                                        "name", db_result_text(res, r, 1)));
+        json_array_append_new(
+            *out, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)db_result_int(res, r, 0), "name",
+                            db_result_text(res, r, 1), "instance", db_result_text(res, r, 2)));
     db_result_free(res);
     db_release(conn);
     return rc;
@@ -134,6 +136,23 @@ static int set_local_group(struct db_pool *pool, int64_t user_id, int64_t group_
     return rc;
 }
 
+static void describe_group_failure(struct provisioning_report *report, const json_t *group,
+                                   bool member, int rc)
+{
+    char name[128], instance[128];
+    log_quote(name, sizeof name, json_string_value(json_object_get(group, "name")));
+    log_quote(instance, sizeof instance, json_string_value(json_object_get(group, "instance")));
+    if (rc == USHER_ENOTFOUND)
+        snprintf(report->problem, sizeof report->problem,
+                 "Keycloak group \"%s\" of instance \"%s\" does not exist; create it in the "
+                 "realm (usher check lists every missing group)",
+                 name, instance);
+    else
+        snprintf(report->problem, sizeof report->problem,
+                 "%s Keycloak group \"%s\" of instance \"%s\" failed: %s",
+                 member ? "joining" : "leaving", name, instance, usher_strerror(rc));
+}
+
 /* Grants (member) or revokes the groups of the user's seat for one product. */
 static int apply_groups(struct db_pool *pool, int64_t user_id, int64_t product_id, bool member,
                         const struct user_state *u, const struct identity_ops *idp,
@@ -145,9 +164,12 @@ static int apply_groups(struct db_pool *pool, int64_t user_id, int64_t product_i
     json_t *g;
     json_array_foreach (groups, i, g) {
         const char *name = json_string_value(json_object_get(g, "name"));
-        if (rc == 0 && u->keycloak_id)
+        if (rc == 0 && u->keycloak_id) {
             rc = member ? idp->add_to_group(idp->ctx, u->keycloak_id, name)
                         : idp->remove_from_group(idp->ctx, u->keycloak_id, name);
+            if (rc != 0)
+                describe_group_failure(report, g, member, rc);
+        }
         if (rc == 0)
             rc = set_local_group(pool, user_id, json_integer_value(json_object_get(g, "id")),
                                  member);
@@ -243,4 +265,24 @@ int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now
     json_decref(args);
     db_release(conn);
     return rc;
+}
+
+int provisioning_required_groups(struct db_pool *pool, json_t **out)
+{
+    struct db_result *res = NULL;
+    int rc = db_pool_query(pool,
+                           "SELECT i.name, g.name FROM instances i "
+                           "JOIN products p ON p.id = i.product_id AND p.provisioner = 'group' "
+                           "JOIN instance_groups ig ON ig.instance_id = i.id "
+                           "JOIN groups g ON g.id = ig.group_id "
+                           "WHERE i.is_active ORDER BY i.name, g.name",
+                           NULL, 0, &res);
+    if (rc != 0)
+        return rc;
+    *out = json_array();
+    for (int r = 0; r < db_result_rows(res); r++)
+        json_array_append_new(*out, json_pack("{s:s, s:s}", "instance", db_result_text(res, r, 0),
+                                              "group", db_result_text(res, r, 1)));
+    db_result_free(res);
+    return 0;
 }

@@ -23,7 +23,8 @@ struct db_pool;
 
 struct identity_ops {
     void *ctx;
-    /* Group membership by group name; both idempotent. */
+    /* Group membership by group name; both idempotent. USHER_ENOTFOUND means the group
+     * itself does not exist in the provider (the sync names it in its report). */
     int (*add_to_group)(void *ctx, const char *user_ref, const char *group);
     int (*remove_from_group)(void *ctx, const char *user_ref, const char *group);
     /* Replaces the attributes for which owns(key) holds with attributes (key → [strings]),
@@ -40,6 +41,10 @@ struct provisioning_report {
     int groups_added;
     int groups_removed;
     int attributes_dropped; /* keys the identity provider refused to keep */
+    /* When a sync fails on a group: which one, of which instance, and why (for the task's
+     * error and the operator's log), e.g. `Keycloak group "x" of instance "foggy" does not
+     * exist`. Empty otherwise. */
+    char problem[400];
 };
 
 /*
@@ -49,6 +54,10 @@ struct provisioning_report {
  */
 int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
                            const struct identity_ops *idp, struct provisioning_report *report);
+
+/* The groups a sync may grant: [{instance, group}] for every active instance of a product with
+ * the group provisioner, ordered by instance then group (for `usher check`). */
+int provisioning_required_groups(struct db_pool *pool, json_t **out);
 
 /* Enqueues sync_user_post_checkout for the user (the worker runs provisioning_sync_user). */
 int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now);

@@ -30,7 +30,7 @@ int task_sync_user_post_checkout(struct task_run *run)
     rc = provisioning_sync_user(run->pool, (int64_t)user_id, clock_now(), &ops, &report);
     if (rc != 0) {
         task_run_error(run, "sync_user_post_checkout: user %lld: %s", (long long)user_id,
-                       usher_strerror(rc));
+                       *report.problem ? report.problem : usher_strerror(rc));
         return rc;
     }
     log_info("msg=\"user synced\" user_id=%lld seats_taken=%d seats_waiting=%d "

@@ -12,6 +12,7 @@
  * stops working), the verified claims and the ID token are kept in the session, and the
  * browser goes to `next`.
  *
+ * GET /logout/ shows "you are logged out" (or a Log out button to a visitor still logged in).
  * POST /logout/ (CSRF-checked by the dispatcher) deletes the Usher session, clears the
  * cookie, and sends the browser to Keycloak's end-session endpoint with id_token_hint,
  * post_logout_redirect_uri = LOGOUT_REDIRECT_URL and client_id (or straight to
@@ -32,6 +33,7 @@
 #include "integrations/oidc.h"
 #include "web/app.h"
 #include "web/handlers.h"
+#include "web/pages.h"
 #include "web/response.h"
 #include "web/session.h"
 
@@ -225,8 +227,22 @@ static int end_session(struct web_request *r)
     return 0;
 }
 
+/* GET /logout/: where the identity provider sends the browser after logging out (the default
+ * LOGOUT_REDIRECT_URL), or a bookmarked link: it confirms the logout, or offers the button
+ * when the visitor is still logged in. It never logs out by itself: no state changes on GET. */
+static int logout_page(struct web_request *r)
+{
+    json_t *ctx = web_page_context(r, "Log out");
+    json_object_set_new(ctx, "logged_in", json_boolean(r->session && r->session->user_id));
+    web_reply_page(r, 200, "logout", ctx);
+    json_decref(ctx);
+    return 0;
+}
+
 int web_logout(struct web_request *r)
 {
+    if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+        return logout_page(r);
     const struct usher_config *cfg = r->app->cfg;
     json_t *auth = json_object_get(web_session_data(r), "auth");
     char *id_token = xstrdup(json_string_value(json_object_get(auth, "id_token")));

@@ -48,7 +48,7 @@ static const struct web_route routes[] = {
     {"/oidc/authenticate/", WEB_GET, web_oidc_authenticate, WEB_PUBLIC, WEB_SESSION,
      "oidc_authenticate"},
     {"/oidc/callback/", WEB_GET, web_oidc_callback, WEB_PUBLIC, 0, "oidc_callback"},
-    {"/logout/", WEB_POST, web_logout, WEB_PUBLIC, 0, "logout"},
+    {"/logout/", WEB_GET | WEB_POST, web_logout, WEB_PUBLIC, 0, "logout"},
 };
 
 const struct web_route *web_route_find(const char *path)

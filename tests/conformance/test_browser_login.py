@@ -69,13 +69,13 @@ ALICE_NAME = ("Alice", "Liddell")  # as in the test realm
 class Site:
     """`usher serve` on the test database, logging in through the real Keycloak.
 
-    LOGOUT_REDIRECT_URL is Usher's waitlist page: public, and not `/` (which would start a new
-    login at once). The test realm allows it as a post-logout redirect URI on loopback."""
+    LOGOUT_REDIRECT_URL is left at its default, Usher's own /logout/ page ("you are logged
+    out"); the test realm allows it as a post-logout redirect URI on loopback."""
 
     def __init__(self, server, db):
         self.server, self.db = server, db
         self.url = server.url
-        self.logout_url = server.env["LOGOUT_REDIRECT_URL"]
+        self.logout_url = self.url + "/logout/"
 
 
 @pytest.fixture
@@ -85,7 +85,6 @@ def site(usher, run_usher, db, keycloak):
     env = {
         "BIND": f"127.0.0.1:{port}",
         "PUBLIC_BASE_URL": url,
-        "LOGOUT_REDIRECT_URL": url + "/onboarding/waitlist/",
         "DEBUG": "true",  # plain-http cookies (no __Host- prefix) on 127.0.0.1
         "KEYCLOAK_SERVER_URL": keycloak.url,
         "KEYCLOAK_REALM": keycloak.realm,
@@ -102,8 +101,9 @@ def site(usher, run_usher, db, keycloak):
 
 def seed_subscriber(db, keycloak, username, first, last):
     """What a completed signup leaves in Usher's database: the local user linked to the
-    Keycloak account, the subscription items (plan + storage add-on), and an active seat on
-    the Nextcloud instance INSTANCE. Returns (user id, instance base_url)."""
+    Keycloak account, the subscription items (plan + storage add-on), an active seat on the
+    Nextcloud instance INSTANCE and its groups as granted (in Usher's records only: the shared
+    Keycloak is left alone). Returns (user id, instance base_url)."""
     kc_id = keycloak.user_id(keycloak.admin_session(), username)
     t = int(time.time())
     db.exec("INSERT INTO users (username, email, first_name, last_name, date_joined, keycloak_id, "
@@ -127,6 +127,8 @@ def seed_subscriber(db, keycloak, username, first, last):
             user_id, product_id, instance_id, t, t)
     db.exec("UPDATE instances SET allocated_seats = allocated_seats + 1 WHERE id = ?",
             instance_id)
+    db.exec("INSERT INTO user_groups (user_id, group_id) SELECT ?, group_id FROM instance_groups "
+            "WHERE instance_id = ?", user_id, instance_id)
     return user_id, base_url
 
 
@@ -198,6 +200,7 @@ def test_real_keycloak_customer_journey(site, keycloak, page, shot):
     # Keycloak 26 asks "Do you want to log out?" unless the request carries id_token_hint;
     # landing on LOGOUT_REDIRECT_URL with no click in between shows that Usher sent it.
     page.wait_for_url(site.logout_url)
+    wait_for_text(page, "You are logged out")
     shot("logged-out")
     ends = [u for u in navigations if u.startswith(keycloak.oidc + "/logout?")]
     assert len(ends) == 1, navigations

@@ -211,8 +211,9 @@ def test_logout_through_keycloak(usher, keycloak):
 
 
 def test_usher_check_reaches_the_real_keycloak(usher, keycloak):
-    """`usher check` with the service account: token, and the realm's attribute policy
-    (the test realm allows unmanaged attributes for admins, so nothing is dropped)."""
+    """`usher check` with the service account: token, the realm's attribute policy (the test
+    realm allows unmanaged attributes for admins, so nothing is dropped), and the groups the
+    catalog's instances grant (the test realm lacks immich-main until it is created here)."""
     env = dict(usher.env, KEYCLOAK_ADMIN_CLIENT_ID=keycloak.admin_client_id,
                KEYCLOAK_ADMIN_CLIENT_SECRET=keycloak.admin_client_secret)
     subprocess.run([str(usher.binary), "migrate"], env=env, cwd=usher.cwd, check=True,
@@ -221,7 +222,24 @@ def test_usher_check_reaches_the_real_keycloak(usher, keycloak):
                    env=env, cwd=usher.cwd, check=True, capture_output=True, timeout=60)
     r = subprocess.run([str(usher.binary), "check"], env=env, cwd=usher.cwd,
                        capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'keycloak group "immich-main" of instance "main": MISSING' in r.stdout
+    assert r.stdout.count("MISSING") == 1, r.stdout  # foggy's and cirrus's are in the realm
+    admin = keycloak.admin_session()
+    created = []
+    try:
+        for group in ("immich-main",):
+            g = admin.post(f"{keycloak.admin_base}/groups", json={"name": group},
+                           timeout=HTTP_TIMEOUT)
+            assert g.status_code == 201, g.text
+            created.append(g.headers["Location"])
+        r = subprocess.run([str(usher.binary), "check"], env=env, cwd=usher.cwd,
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        for location in created:
+            admin.delete(location, timeout=HTTP_TIMEOUT)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "keycloak groups: ok (3 granted by instances)" in r.stdout
     assert "keycloak admin: ok" in r.stdout
     assert "unmanagedAttributePolicy=ADMIN_EDIT" in r.stdout
     assert keycloak.admin_client_secret not in r.stdout + r.stderr

@@ -59,12 +59,14 @@ def launched(tmp_path):
 def test_run_py_starts_all_three(launched, tmp_path):
     ready, envf = tmp_path / "ready.json", tmp_path / "doubles.env"
     catalog = tmp_path / "catalog.json"
-    catalog.write_text(json.dumps({"products": [{"name": "P", "slug": "p", "prices": [
-        {"stripe_price_id": "price_p_m", "billing_period": "monthly", "amount": 500,
-         "currency": "usd"}]}]}))
+    catalog.write_text(json.dumps({"groups": ["team-top"], "products": [
+        {"name": "P", "slug": "p", "prices": [
+            {"stripe_price_id": "price_p_m", "billing_period": "monthly", "amount": 500,
+             "currency": "usd"}]}],
+        "instances": [{"product": "p", "name": "one", "groups": ["p-one"]}]}))
     p = launched(["devstack/doubles/run.py", "--stripe-port", "0", "--keycloak-port", "0",
                   "--mailgun-port", "0", "--ready-file", str(ready), "--env-file", str(envf),
-                  "--stripe-catalog", str(catalog), "--usher-url", "http://127.0.0.1:18000"])
+                  "--catalog", str(catalog), "--usher-url", "http://127.0.0.1:18000"])
     deadline = time.monotonic() + 15
     while not ready.exists():
         assert p.poll() is None, p.stderr.read()
@@ -94,6 +96,9 @@ def test_run_py_starts_all_three(launched, tmp_path):
                          params={"username": "admin", "exact": "true"}, headers=h,
                          timeout=5).json()
     assert len(users) == 1
+    # the realm's groups are the catalog's (top-level and per instance) plus usher-admins
+    groups = requests.get(f"{kc}/admin/realms/{realm}/groups", headers=h, timeout=5).json()
+    assert sorted(g["name"] for g in groups) == ["p-one", "team-top", "usher-admins"]
     prof = requests.get(f"{kc}/admin/realms/{realm}/users/profile", headers=h, timeout=5)
     assert prof.json()["unmanagedAttributePolicy"] == "ADMIN_EDIT"
     r = requests.put(f"{kc}/admin/realms/{realm}/users/{users[0]['id']}/execute-actions-email",

@@ -103,8 +103,7 @@ class Stack:
     """Usher (serve + worker) wired to the three doubles, the catalog applied.
 
     url          Usher's base URL (PUBLIC_BASE_URL)
-    logout_url   LOGOUT_REDIRECT_URL: Usher's waitlist page, a public page that is not `/`
-                 (which would start a new login)
+    logout_url   LOGOUT_REDIRECT_URL's default: Usher's own "you are logged out" page
     server       the integration suite's Server; worker: its Worker; db: its Db
     kc, st, mg   the Keycloak, Stripe and Mailgun doubles
     """
@@ -113,7 +112,7 @@ class Stack:
         self.env, self.server, self.worker, self.db = env, server, worker, db
         self.kc, self.st, self.mg = kc, st, mg
         self.url = server.url
-        self.logout_url = env["LOGOUT_REDIRECT_URL"]
+        self.logout_url = self.url + "/logout/"
 
     def task_states(self, name):
         return [r[0] for r in self.db.rows("SELECT state FROM tasks WHERE name = ? ORDER BY id",
@@ -148,7 +147,7 @@ def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun
     kc, st, mg = keycloak_double, stripe_double, mailgun_double
 
     kc.add_client(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, redirect_uris=[url + "/oidc/callback/"],
-                  post_logout_redirect_uris=[url + "/onboarding/waitlist/"])
+                  post_logout_redirect_uris=[url + "/logout/"])
     kc.set_unmanaged_policy("ADMIN_EDIT")  # the realm setting the README asks for
     catalog = json.loads(CATALOG.read_text())
     with kc.lock:
@@ -162,7 +161,6 @@ def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun
     env = {
         "BIND": f"127.0.0.1:{port}",
         "PUBLIC_BASE_URL": url,
-        "LOGOUT_REDIRECT_URL": url + "/onboarding/waitlist/",
         "DEBUG": "true",  # plain-http cookies (no __Host- prefix) on 127.0.0.1
         "KEYCLOAK_SERVER_URL": kc.url,
         "KEYCLOAK_REALM": kc.realm,

@@ -130,6 +130,7 @@ def test_customer_logs_in_sees_dashboard_account_and_logs_out(stack, page, shot)
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(stack.logout_url)
+    wait_for_text(page, "You are logged out")
     shot("logged-out")
     assert stack.kc.sessions_ended, "Keycloak's end-session endpoint was not used"
     assert stack.kc_user(CUSTOMER["username"])["sessions"] == []

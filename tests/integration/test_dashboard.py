@@ -73,6 +73,35 @@ def test_subscriber_sees_assigned_instance_and_standalone_product(app, db):
     assert "2027-01-01" in account.text  # the renewal date from the cached period end
 
 
+def test_service_is_being_set_up_until_seat_and_groups_exist(app, db):
+    """No "Open" link before the sync has granted the seat and every group of its instance:
+    the service would refuse the login."""
+    login = Login(app)
+    assert login.run("alice").status_code == 303
+    seed_catalog(db)
+    user_id = subscribe(db, "alice")
+    db.exec("DELETE FROM instance_assignments WHERE user_id = ?", user_id)
+    page = login.client.get("/dashboard/")
+    assert page.status_code == 200
+    assert page.text.count("Being set up") == 1
+    assert "foggy.example.test" not in page.text
+    assert 'href="https://vault.example.test/"' in page.text  # standalone: nothing to grant
+
+    # A seat, but the instance's group not granted yet: still being set up.
+    db.exec("INSERT INTO groups (id, name) VALUES (1, 'cloud-foggy')")
+    db.exec("INSERT INTO instance_groups (instance_id, group_id) VALUES (1, 1)")
+    db.exec("INSERT INTO instance_assignments (user_id, product_id, instance_id, state, "
+            "assigned_at, created_at) VALUES (?, 1, 1, 'active', 1, 1)", user_id)
+    page = login.client.get("/dashboard/")
+    assert page.text.count("Being set up") == 1
+    assert 'href="https://foggy.example.test"' not in page.text
+
+    db.exec("INSERT INTO user_groups (user_id, group_id) VALUES (?, 1)", user_id)
+    page = login.client.get("/dashboard/")
+    assert "Being set up" not in page.text
+    assert 'href="https://foggy.example.test"' in page.text
+
+
 def test_admin_sees_every_active_instance_and_the_admin_card(app, db):
     seed_catalog(db)
     login = Login(app)

@@ -514,7 +514,11 @@ def test_logout_ends_session_and_redirects_to_end_session(app, kc, db):
     token = login.client.csrf(refresh=True)
     assert login.client.session_cookie == cookie
 
-    assert login.client.get("/logout/").status_code == 405  # no state change on GET
+    # GET never logs out (no state change on GET): it offers the button instead.
+    page = login.client.get("/logout/")
+    assert page.status_code == 200 and "Log out?" in page.text
+    assert 'action="/logout/"' in page.text and token in page.text
+    assert session_row(db, cookie)[0] is not None
     assert login.client.post("/logout/", data={}).status_code == 403  # CSRF
     r = login.client.post_form("/logout/", {"csrf_token": token}, csrf=False)
     assert r.status_code == 303, (r.status_code, r.text[:300])
@@ -523,7 +527,8 @@ def test_logout_ends_session_and_redirects_to_end_session(app, kc, db):
     assert f"{loc.scheme}://{loc.netloc}{loc.path}" == end_session
     q = parse_qs(loc.query)
     assert q["id_token_hint"] == [id_token]
-    assert q["post_logout_redirect_uri"] == [app.url]
+    # the default LOGOUT_REDIRECT_URL is Usher's own "you are logged out" page
+    assert q["post_logout_redirect_uri"] == [app.url + "/logout/"]
     assert q["client_id"] == [CLIENT_ID]
     cleared = [h for h in r.raw.headers.getlist("Set-Cookie") if h.startswith("usher_session=")]
     assert cleared and "Max-Age=0" in cleared[0]
@@ -533,8 +538,11 @@ def test_logout_ends_session_and_redirects_to_end_session(app, kc, db):
     # Keycloak ends its SSO session and sends the browser on to LOGOUT_REDIRECT_URL.
     ended = len(kc.sessions_ended)
     r = idp.get(r.headers["Location"], allow_redirects=False, timeout=HTTP_TIMEOUT)
-    assert r.status_code == 302 and r.headers["Location"] == app.url
+    assert r.status_code == 302 and r.headers["Location"] == app.url + "/logout/"
     assert len(kc.sessions_ended) == ended + 1
+    page = login.client.get("/logout/")
+    assert page.status_code == 200 and "You are logged out" in page.text
+    assert 'href="/oidc/authenticate/?next=/dashboard/"' in page.text
     # so the next login asks for the password again
     nxt = Login(app, idp=idp)
     r = idp.get(nxt.start(), allow_redirects=False, timeout=HTTP_TIMEOUT)

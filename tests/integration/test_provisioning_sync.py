@@ -51,6 +51,18 @@ def group_names(kc, user_id):
     return [g["name"] for g in r.json()]
 
 
+def subscribe_alice(app, db):
+    """alice logs in, subscribes to the cloud plan and logs in again (which enqueues her
+    sync). Returns her user id."""
+    assert Login(app).run("alice").status_code == 303
+    user_id = db.scalar("SELECT id FROM users WHERE username = 'alice'")
+    db.exec("UPDATE users SET subscription_status = 'active' WHERE id = ?", user_id)
+    db.exec("INSERT INTO subscription_items (user_id, product_id, stripe_price_id, quantity) "
+            "VALUES (?, 1, 'price_cloud', 1)", user_id)
+    assert Login(app).run("alice").status_code == 303
+    return user_id
+
+
 def done_syncs(db):
     return db.scalar("SELECT count(*) FROM tasks WHERE name = 'sync_user_post_checkout' "
                      "AND state = 'done'")
@@ -101,12 +113,7 @@ def test_dropped_attributes_are_reported(usher, kc, db, workers):
     kc.set_unmanaged_policy("DISABLED")  # a default Keycloak 24+ realm
     app = usher(oidc_env(kc, **ADMIN))
     seed(db)
-    assert Login(app).run("alice").status_code == 303
-    user_id = db.scalar("SELECT id FROM users WHERE username = 'alice'")
-    db.exec("UPDATE users SET subscription_status = 'active' WHERE id = ?", user_id)
-    db.exec("INSERT INTO subscription_items (user_id, product_id, stripe_price_id, quantity) "
-            "VALUES (?, 1, 'price_cloud', 1)", user_id)
-    assert Login(app).run("alice").status_code == 303
+    subscribe_alice(app, db)
     w = workers(dict(oidc_env(kc, **ADMIN)))
     wait_for(lambda: done_syncs(db) == 1, "the sync")
     assert "dropped Usher attributes" in w.log
@@ -119,12 +126,7 @@ def test_waiting_seat_is_filled_when_capacity_appears(usher, kc, db, workers, cl
     app = usher(oidc_env(kc, **ADMIN))
     seed(db)
     db.exec("UPDATE instances SET soft_cap = 0, allocation_cap = 0, hard_cap = 5")
-    assert Login(app).run("alice").status_code == 303
-    user_id = db.scalar("SELECT id FROM users WHERE username = 'alice'")
-    db.exec("UPDATE users SET subscription_status = 'active' WHERE id = ?", user_id)
-    db.exec("INSERT INTO subscription_items (user_id, product_id, stripe_price_id, quantity) "
-            "VALUES (?, 1, 'price_cloud', 1)", user_id)
-    assert Login(app).run("alice").status_code == 303
+    subscribe_alice(app, db)
     workers(dict(oidc_env(kc, **ADMIN)))
     wait_for(lambda: done_syncs(db) == 1, "the first sync")
     assert db.scalar("SELECT state FROM instance_assignments") == "waiting_capacity"
@@ -137,3 +139,35 @@ def test_waiting_seat_is_filled_when_capacity_appears(usher, kc, db, workers, cl
     wait_for(lambda: done_syncs(db) == 2, "the sync after seating")
     assert "cloud-foggy" in group_names(kc, kc.user("alice")["id"])
     assert db.scalar("SELECT allocated_seats FROM instances WHERE id = 1") == 1
+
+
+@pytest.mark.backend("sqlite")
+def test_missing_keycloak_group_is_named(usher, kc, db, workers, run_usher):
+    """A realm without the instance's group: the task's error and the worker's log name the
+    group and its instance (not "user 1: not found"), and `usher check` lists it."""
+    kc.set_unmanaged_policy("ADMIN_EDIT")
+    env = dict(oidc_env(kc, **ADMIN))
+    app = usher(env)
+    seed(db)
+    subscribe_alice(app, db)
+    w = workers(env)
+    expected = 'Keycloak group "cloud-foggy" of instance "foggy" does not exist'
+    error = wait_for(lambda: db.scalar("SELECT last_error FROM tasks WHERE name = "
+                                       "'sync_user_post_checkout' AND last_error IS NOT NULL"),
+                     "the failed sync attempt")
+    assert expected in error, error
+    wait_for(lambda: 'keycloak group missing" group="cloud-foggy"' in w.log, "the log line")
+    # The dashboard does not offer a service whose group was never granted.
+    page = Login(app)
+    assert page.run("alice").status_code == 303
+    dashboard = page.client.get("/dashboard/")
+    assert "Being set up" in dashboard.text
+    assert 'href="https://foggy.example.test"' not in dashboard.text
+
+    rc, out, _ = run_usher(["check"], env=env, timeout=60)
+    assert rc == 1
+    assert 'keycloak group "cloud-foggy" of instance "foggy": MISSING' in out
+    kc.add_group("cloud-foggy")
+    rc, out, _ = run_usher(["check"], env=env, timeout=60)
+    assert rc == 0, out
+    assert "keycloak groups: ok (1 granted by instances)" in out

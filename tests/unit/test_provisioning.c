@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/migrate.h"
@@ -34,6 +35,12 @@ static int rec_add(void *ctx, const char *user_ref, const char *group)
 {
     buf_printf(&((struct recorder *)ctx)->calls, "add %s %s;", user_ref, group);
     return 0;
+}
+
+/* An identity provider whose realm lacks the group photos-main. */
+static int add_without_photos_group(void *ctx, const char *user_ref, const char *group)
+{
+    return strcmp(group, "photos-main") ? rec_add(ctx, user_ref, group) : USHER_ENOTFOUND;
 }
 
 static int rec_remove(void *ctx, const char *user_ref, const char *group)
@@ -179,10 +186,42 @@ static void test_signup_then_upgrade(void **state)
     buf_cleanup(&rec.calls);
 }
 
+/* Runs after test_signup_then_upgrade, which leaves the user past the final expiry. */
+static void test_missing_group_is_named(void **state)
+{
+    (void)state;
+    run("UPDATE users SET subscription_status = 'active', access_expires_at = NULL WHERE id = 7",
+        NULL, 0);
+    run("INSERT INTO subscription_items (user_id, product_id, stripe_price_id, quantity) "
+        "VALUES (7, 3, 'price_photos', 1)",
+        NULL, 0);
+    struct recorder rec = {0};
+    buf_init(&rec.calls);
+    struct identity_ops idp = {&rec, add_without_photos_group, rec_remove, rec_replace};
+    struct provisioning_report report;
+    assert_int_equal(provisioning_sync_user(pool, user_id, NOW, &idp, &report), USHER_ENOTFOUND);
+    assert_string_equal(report.problem,
+                        "Keycloak group \"photos-main\" of instance \"main\" does not exist; "
+                        "create it in the realm (usher check lists every missing group)");
+    /* The group that exists was granted; the missing one is not recorded as granted. */
+    assert_int_equal(scalar("SELECT count(*) FROM user_groups WHERE user_id = 7"), 1);
+
+    json_t *required = NULL;
+    assert_int_equal(provisioning_required_groups(pool, &required), 0);
+    char *text = json_dumps(required, JSON_COMPACT);
+    assert_string_equal(text, "[{\"instance\":\"foggy\",\"group\":\"cloud-foggy\"},"
+                              "{\"instance\":\"main\",\"group\":\"photos-main\"}]");
+    free(text);
+    json_decref(required);
+    json_decref(rec.attributes);
+    buf_cleanup(&rec.calls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signup_then_upgrade),
+        cmocka_unit_test(test_missing_group_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
