@@ -5,6 +5,7 @@
 #include "domain/onboarding.h"
 
 #include "core/err.h"
+#include "core/human_format.h"
 #include "core/mem.h"
 #include "db/db.h"
 
@@ -28,79 +29,6 @@ static bool slug_valid(const char *slug)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
             return false;
     return true;
-}
-
-/* ---- money ----------------------------------------------------------------------------- */
-
-/* Digits after the decimal point (ISO 4217; Stripe's zero-decimal list). */
-static int currency_exponent(const char *cur)
-{
-    static const char *const zero[] = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
-                                       "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"};
-    static const char *const three[] = {"BHD", "JOD", "KWD", "OMR", "TND"};
-    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
-        if (!strcmp(cur, zero[i]))
-            return 0;
-    for (size_t i = 0; i < sizeof three / sizeof three[0]; i++)
-        if (!strcmp(cur, three[i]))
-            return 3;
-    return 2;
-}
-
-static const char *currency_prefix(const char *cur)
-{
-    static const char *const symbols[][2] = {
-        {"USD", "$"},   {"EUR", "€"},  {"GBP", "£"},   {"JPY", "¥"},
-        {"CAD", "CA$"}, {"AUD", "A$"}, {"NZD", "NZ$"},
-    };
-    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++)
-        if (!strcmp(cur, symbols[i][0]))
-            return symbols[i][1];
-    return NULL;
-}
-
-/* "1234567" -> "1,234,567" */
-static void group_thousands(uint64_t v, char *out, size_t size)
-{
-    char digits[32];
-    int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 1 < size; i++) {
-        if (i > 0 && (n - i) % 3 == 0 && o + 2 < size)
-            out[o++] = ',';
-        out[o++] = digits[i];
-    }
-    out[o] = '\0';
-}
-
-void onboarding_format_amount(int64_t amount, const char *currency, char *out, size_t size)
-{
-    char cur[4] = "USD";
-    if (currency && strlen(currency) == 3)
-        for (int i = 0; i < 3; i++)
-            cur[i] =
-                (char)(currency[i] >= 'a' && currency[i] <= 'z' ? currency[i] - 32 : currency[i]);
-    int exp = currency_exponent(cur);
-    uint64_t scale = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
-    uint64_t a = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
-    char major[48];
-    group_thousands(a / scale, major, sizeof major);
-    char minor[8] = "";
-    if (exp)
-        snprintf(minor, sizeof minor, ".%0*" PRIu64, exp, a % scale);
-    const char *symbol = currency_prefix(cur);
-    if (symbol)
-        snprintf(out, size, "%s%s%s%s", amount < 0 ? "-" : "", symbol, major, minor);
-    else
-        snprintf(out, size, "%s%s %s%s", amount < 0 ? "-" : "", cur, major, minor);
-}
-
-void onboarding_format_price(int64_t amount, const char *currency, const char *cycle, char *out,
-                             size_t size)
-{
-    char money[ONBOARDING_PRICE_TEXT_MAX];
-    onboarding_format_amount(amount, currency, money, sizeof money);
-    snprintf(out, size, "%s / %s", money, cycle && !strcmp(cycle, "annual") ? "year" : "month");
 }
 
 /* ---- listings -------------------------------------------------------------------------- */
@@ -184,8 +112,8 @@ static int attach_prices(struct db_conn *conn, json_t *by_id)
             continue; /* an older price for this cycle came first */
         int64_t amount = db_result_int(res, i, 2);
         const char *currency = text_or_empty(res, i, 3);
-        char label[ONBOARDING_PRICE_TEXT_MAX + 16];
-        onboarding_format_price(amount, currency, cycle, label, sizeof label);
+        char label[FORMAT_PRICE_MAX + 16];
+        format_price(amount, currency, cycle, label, sizeof label);
         json_object_set_new(prices, cycle,
                             json_pack("{s:I, s:s, s:s, s:s}", "amount", (json_int_t)amount,
                                       "currency", currency, "stripe_price_id",
@@ -516,8 +444,8 @@ int onboarding_order(struct db_pool *pool, const struct onboarding_choice *c, js
         json_decref(lines);
         return rc;
     }
-    char label[ONBOARDING_PRICE_TEXT_MAX + 16];
-    onboarding_format_price(total, currency, c->cycle, label, sizeof label);
+    char label[FORMAT_PRICE_MAX + 16];
+    format_price(total, currency, c->cycle, label, sizeof label);
     *out = json_pack("{s:s, s:O, s:I, s:s, s:s}", "cycle", c->cycle, "lines", lines, "total",
                      (json_int_t)total, "currency", currency, "total_label", label);
     json_decref(lines);

@@ -24,7 +24,6 @@ struct db_pool;
 
 #define ONBOARDING_SLUG_MAX 128
 #define ONBOARDING_MAX_ADDONS 32
-#define ONBOARDING_PRICE_TEXT_MAX 64
 
 /* true for "monthly" and "annual". */
 bool onboarding_cycle_valid(const char *cycle);
@@ -42,12 +41,6 @@ int onboarding_list(struct db_pool *pool, const char *page, const char *parent_s
 
 /* One active product by slug, in the shape above; USHER_ENOTFOUND when there is none. */
 int onboarding_product(struct db_pool *pool, const char *slug, json_t **out);
-
-/* amount (minor units) of currency for people: "$12.00", "€1,250.00", "¥500", "CHF 3.50". */
-void onboarding_format_amount(int64_t amount, const char *currency, char *out, size_t size);
-/* "$12.00 / month" (monthly) or "$120.00 / year" (annual). */
-void onboarding_format_price(int64_t amount, const char *currency, const char *cycle, char *out,
-                             size_t size);
 
 /* A choice to check. Borrowed; the lists are JSON arrays of slugs (NULL is empty), so a
  * choice read back from the session checks the same way as one from a form. */

@@ -178,19 +178,3 @@ int email_sent_record(struct db_pool *pool, int64_t task_id, const char *kind, i
     free(text);
     return rc;
 }
-
-void email_format_date(int64_t t, char *out, size_t size)
-{
-    static const char *const months[] = {"January",   "February", "March",    "April",
-                                         "May",       "June",     "July",     "August",
-                                         "September", "October",  "November", "December"};
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (size == 0)
-        return;
-    if (!gmtime_r(&tt, &tm) || tm.tm_mon < 0 || tm.tm_mon > 11) {
-        snprintf(out, size, "%s", "");
-        return;
-    }
-    snprintf(out, size, "%d %s %lld", tm.tm_mday, months[tm.tm_mon], (long long)tm.tm_year + 1900);
-}

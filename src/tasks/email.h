@@ -36,7 +36,6 @@ struct mustache_set;
 struct usher_config;
 
 #define EMAIL_NAME_MAX 64 /* bytes of a template pair's name */
-#define EMAIL_DATE_MAX 48 /* bytes of email_format_date's output, NUL included */
 
 /* The "site" object every email context carries (heap; caller decrefs). */
 json_t *email_site_context(const struct usher_config *cfg);
@@ -76,8 +75,5 @@ int email_sent_find(struct db_pool *pool, int64_t task_id, bool *sent);
  * unknown) and message_id (may be NULL) are kept in the row's detail; never the address. */
 int email_sent_record(struct db_pool *pool, int64_t task_id, const char *kind, int64_t user_id,
                       const char *message_id, int64_t now);
-
-/* A readable UTC date, "26 November 2026", into out (EMAIL_DATE_MAX bytes at least). Pure. */
-void email_format_date(int64_t t, char *out, size_t size);
 
 #endif

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/human_format.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "domain/users.h"
@@ -68,8 +69,8 @@ static json_t *notice_context(const struct usher_config *cfg, const struct user 
     free(recovery);
     free(billing);
     if (ctx && u->access_expires_at > 0) {
-        char date[EMAIL_DATE_MAX];
-        email_format_date(u->access_expires_at, date, sizeof date);
+        char date[FORMAT_DATE_MAX];
+        format_long_date(u->access_expires_at, date, sizeof date);
         json_object_set_new(ctx, "final_date", json_string(date));
     }
     return ctx;

@@ -145,23 +145,6 @@ static void test_bad_and_unknown_names(void **state)
     json_decref(ctx);
 }
 
-static void test_format_date(void **state)
-{
-    (void)state;
-    char out[EMAIL_DATE_MAX];
-    email_format_date(0, out, sizeof out);
-    assert_string_equal(out, "1 January 1970");
-    email_format_date(1798848000, out, sizeof out); /* 2027-01-02T12:00:00Z */
-    assert_string_equal(out, "2 January 2027");
-    email_format_date(1709251199, out, sizeof out); /* 2024-02-29T23:59:59Z */
-    assert_string_equal(out, "29 February 2024");
-    email_format_date(1735689599, out, sizeof out); /* 2024-12-31T23:59:59Z */
-    assert_string_equal(out, "31 December 2024");
-    char tiny[5];
-    email_format_date(1798848000, tiny, sizeof tiny);
-    assert_string_equal(tiny, "2 Ja");
-}
-
 static int open_db(void **state)
 {
     (void)state;
@@ -198,9 +181,10 @@ static void test_sent_markers(void **state)
 }
 
 static const struct CMUnitTest render_tests[] = {
-    cmocka_unit_test(test_canceled_pair),       cmocka_unit_test(test_canceled_without_date),
-    cmocka_unit_test(test_payment_failed_pair), cmocka_unit_test(test_bad_and_unknown_names),
-    cmocka_unit_test(test_format_date),
+    cmocka_unit_test(test_canceled_pair),
+    cmocka_unit_test(test_canceled_without_date),
+    cmocka_unit_test(test_payment_failed_pair),
+    cmocka_unit_test(test_bad_and_unknown_names),
 };
 
 static const struct CMUnitTest db_tests[] = {

@@ -1,0 +1,95 @@
+/*
+ * human_format.c — money, prices and dates as customers read them (see human_format.h).
+ */
+#include "core/human_format.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Digits after the decimal point (ISO 4217; Stripe's zero-decimal list). */
+static int currency_exponent(const char *cur)
+{
+    static const char *const zero[] = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
+                                       "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"};
+    static const char *const three[] = {"BHD", "JOD", "KWD", "OMR", "TND"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        if (!strcmp(cur, zero[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof three / sizeof three[0]; i++)
+        if (!strcmp(cur, three[i]))
+            return 3;
+    return 2;
+}
+
+static const char *currency_prefix(const char *cur)
+{
+    static const char *const symbols[][2] = {
+        {"USD", "$"},   {"EUR", "€"},  {"GBP", "£"},   {"JPY", "¥"},
+        {"CAD", "CA$"}, {"AUD", "A$"}, {"NZD", "NZ$"},
+    };
+    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++)
+        if (!strcmp(cur, symbols[i][0]))
+            return symbols[i][1];
+    return NULL;
+}
+
+/* "1234567" -> "1,234,567" */
+static void group_thousands(uint64_t v, char *out, size_t size)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 1 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0 && o + 2 < size)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+}
+
+void format_money(int64_t amount, const char *currency, char *out, size_t size)
+{
+    char cur[4] = "USD";
+    if (currency && strlen(currency) == 3)
+        for (int i = 0; i < 3; i++)
+            cur[i] =
+                (char)(currency[i] >= 'a' && currency[i] <= 'z' ? currency[i] - 32 : currency[i]);
+    int exp = currency_exponent(cur);
+    uint64_t scale = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
+    uint64_t a = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
+    char major[48];
+    group_thousands(a / scale, major, sizeof major);
+    char minor[8] = "";
+    if (exp)
+        snprintf(minor, sizeof minor, ".%0*" PRIu64, exp, a % scale);
+    const char *symbol = currency_prefix(cur);
+    if (symbol)
+        snprintf(out, size, "%s%s%s%s", amount < 0 ? "-" : "", symbol, major, minor);
+    else
+        snprintf(out, size, "%s%s %s%s", amount < 0 ? "-" : "", cur, major, minor);
+}
+
+void format_price(int64_t amount, const char *currency, const char *cycle, char *out, size_t size)
+{
+    char money[FORMAT_PRICE_MAX];
+    format_money(amount, currency, money, sizeof money);
+    snprintf(out, size, "%s / %s", money, cycle && !strcmp(cycle, "annual") ? "year" : "month");
+}
+
+void format_long_date(int64_t t, char *out, size_t size)
+{
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (size == 0)
+        return;
+    if (!gmtime_r(&tt, &tm) || tm.tm_mon < 0 || tm.tm_mon > 11) {
+        snprintf(out, size, "%s", "");
+        return;
+    }
+    snprintf(out, size, "%d %s %lld", tm.tm_mday, months[tm.tm_mon], (long long)tm.tm_year + 1900);
+}
