@@ -10,9 +10,7 @@
  * The session endpoint trusts nothing it checked before: the email must be the one verified
  * in this browser session, the stored choice is checked again (the catalog may have changed,
  * the session may be tampered with), names and availability are checked again, and only
- * then is the Stripe Checkout Session created. Its Idempotency-Key is an HMAC (SECRET_KEY)
- * of the browser session and the exact request Usher sends, so a double click reuses the
- * first session while any change in the order or the details makes a new one. Nothing is
+ * then is the Stripe Checkout Session created (web/stripe_checkout.h). Nothing is
  * stored unless Stripe answered; then the details go into the session's "onboarding"
  * object (last_name, username, email).
  */
@@ -28,6 +26,7 @@
 #include "integrations/keycloak_admin.h"
 #include "integrations/stripe_client.h"
 #include "web/app.h"
+#include "web/stripe_checkout.h"
 #include "web/handlers.h"
 #include "web/onboarding_session.h"
 #include "web/response.h"
@@ -42,12 +41,8 @@
     "An account with this email address already exists. Log in, or recover your account " \
     "if your subscription ended."
 #define USERNAME_TAKEN "This username is already taken. Please choose another one."
-#define STRIPE_FAILED "We couldn't start the payment right now. Please try again in a minute."
-#define DETAILS_TOO_LONG "Your name is too long for our payment provider. Please shorten it."
-#define STRIPE_UNSET "Payments are not set up yet. Please contact support."
 #define NOT_VERIFIED "Please verify your email address first."
 #define OTHER_EMAIL "This is not the email address you verified. Please verify it first."
-#define KEY_PREFIX "usher-checkout-"
 
 static void reply(struct web_request *r, int status, json_t *body)
 {
@@ -228,27 +223,8 @@ static int read_details(struct web_request *r, const json_t *state, struct detai
     return rc;
 }
 
-/* KEY_PREFIX + hex HMAC of the session and the request's form body. */
-static int idempotency_key(struct web_request *r, const struct stripe_checkout_params *p, char *out,
-                           size_t size)
-{
-    struct form f;
-    form_init(&f);
-    int rc = stripe_checkout_form(r->app->cfg, p, &f);
-    if (rc == 0) {
-        char *material = xasprintf("%s\n%s", r->session->id_hash, form_data(&f));
-        char mac[CRYPTO_SHA256_HEX_LEN + 1];
-        rc = crypto_hmac_sha256_hex(r->app->cfg->secret_key, material, strlen(material), mac);
-        free(material);
-        if (rc == 0)
-            snprintf(out, size, "%s%s", KEY_PREFIX, mac);
-    }
-    form_cleanup(&f);
-    return rc;
-}
-
-/* Creates the Checkout Session for order; on success replies with what the browser needs
- * and returns 0. Failures reply too (502/503/400) and return 1. */
+/* Creates the Checkout Session for order (web_checkout_start: 0 when created, 1 when a
+ * failure was answered). */
 static int create_session(struct web_request *r, const json_t *state, const struct details *d,
                           const json_t *order)
 {
@@ -276,47 +252,11 @@ static int create_session(struct web_request *r, const json_t *state, const stru
                                        .metadata_count = 3,
                                        .return_url = return_url,
                                        .cancel_url = cancel_url};
-    char key[sizeof KEY_PREFIX + CRYPTO_SHA256_HEX_LEN];
-    int rc = idempotency_key(r, &p, key, sizeof key);
-    json_t *session = NULL;
-    struct stripe_error err;
-    memset(&err, 0, sizeof err);
-    if (rc == 0) {
-        p.idempotency_key = key;
-        rc = stripe_checkout_session_create(cfg, &p, &session, &err);
-    }
+    int rc = web_checkout_start(r, &p);
     free(return_url);
     free(cancel_url);
     free(items);
-
-    bool embedded = cfg->stripe_checkout_ui == CHECKOUT_UI_EMBEDDED;
-    const char *secret = stripe_str(session, "client_secret");
-    const char *url = stripe_str(session, "url");
-    if (rc == 0 && (embedded ? !secret : !url))
-        rc = USHER_EUPSTREAM;
-    if (rc != 0) {
-        char detail[600];
-        log_quote(detail, sizeof detail, err.message);
-        log_error("request_id=%s msg=\"checkout session not created\" error=\"%s\" status=%ld "
-                  "type=\"%s\" code=\"%s\" detail=\"%s\"",
-                  r->request_id, usher_strerror(rc), (long)err.http.status, err.type, err.code,
-                  detail);
-        /* USHER_EINVAL: refused before any request, e.g. names too long for Stripe's
-         * metadata (500 characters, counted here in bytes). */
-        int status = rc == USHER_ECONFIG ? 503 : rc == USHER_EINVAL ? 400 : 502;
-        const char *message = rc == USHER_ECONFIG  ? STRIPE_UNSET
-                              : rc == USHER_EINVAL ? DETAILS_TOO_LONG
-                                                   : STRIPE_FAILED;
-        reply(r, status, json_pack("{s:s}", "error", message));
-        json_decref(session);
-        return 1;
-    }
-    if (embedded)
-        reply(r, 200, json_pack("{s:s}", "clientSecret", secret));
-    else
-        reply(r, 200, json_pack("{s:s}", "url", url));
-    json_decref(session);
-    return 0;
+    return rc;
 }
 
 static void remember(struct web_request *r, json_t *state, const struct details *d)

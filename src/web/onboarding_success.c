@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "domain/onboarding_progress.h"
 #include "domain/rate_limit.h"
 #include "domain/session_store.h"
@@ -30,6 +31,7 @@
 #include "web/handlers.h"
 #include "web/pages.h"
 #include "web/response.h"
+#include "web/stripe_checkout.h"
 #include "web/session.h"
 
 #include <stdio.h>
@@ -38,38 +40,9 @@
 
 #define CHECKOUT_PATH "/onboarding/checkout/"
 #define RESEND_WINDOW_SECONDS 60
-#define RETRIEVE_FAILED                                                                      \
-    "We couldn't confirm your payment right now. Please reload this page in a minute; your " \
-    "payment is safe."
 #define NEUTRAL                                                                              \
     "If an account exists for this address, we've sent it an email with a link to set your " \
     "password."
-
-static const char *str_or_empty(const char *s)
-{
-    return s ? s : "";
-}
-
-/* What progress needs, kept in the web session instead of the finished onboarding. */
-static json_t *signup_of(const char *session_id, const json_t *cs, const char *email,
-                         const char *first_name)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "checkout_session_id", session_id, "customer_id",
-                     str_or_empty(stripe_expandable_id(json_object_get(cs, "customer"))),
-                     "subscription_id",
-                     str_or_empty(stripe_expandable_id(json_object_get(cs, "subscription"))),
-                     "email", email, "first_name", first_name);
-}
-
-static void remember_signup(struct web_request *r, json_t *signup)
-{
-    json_t *data = web_session_data(r);
-    if (!data)
-        return;
-    json_object_set(data, "signup", signup);
-    json_object_del(data, "onboarding");
-    web_session_changed(r);
-}
 
 static int show(struct web_request *r, const char *email, const char *first_name,
                 const json_t *signup)
@@ -94,43 +67,23 @@ static int show(struct web_request *r, const char *email, const char *first_name
 
 int web_onboarding_success(struct web_request *r)
 {
-    const char *id = web_query(r, "session_id");
-    if (!id || strncmp(id, "cs_", 3) || !stripe_id_valid(id)) {
-        web_redirect(r, CHECKOUT_PATH);
-        return 0;
-    }
     json_t *cs = NULL;
-    struct stripe_error err;
-    memset(&err, 0, sizeof err);
-    int rc = stripe_checkout_session_retrieve(r->app->cfg, id, &cs, &err);
-    if (rc == USHER_ENOTFOUND || rc == USHER_EINVAL) {
-        web_redirect(r, CHECKOUT_PATH);
+    if (web_checkout_confirm(r, CHECKOUT_PATH, &cs) != 0)
         return 0;
-    }
-    if (rc != 0) {
-        log_error("request_id=%s msg=\"checkout session not retrieved\" error=\"%s\" status=%ld",
-                  r->request_id, usher_strerror(rc), (long)err.http.status);
-        web_reply_error(r, 502, RETRIEVE_FAILED);
-        return 0;
-    }
-    const char *status = stripe_str(cs, "status");
-    const char *mode = stripe_str(cs, "mode");
-    if (!status || strcmp(status, "complete") || !mode || strcmp(mode, "subscription")) {
-        json_decref(cs);
-        web_redirect(r, CHECKOUT_PATH);
-        return 0;
-    }
-    const char *email = str_or_empty(stripe_session_email(cs));
     const char *first_name = stripe_str(json_object_get(cs, "metadata"), "first_name");
+    char *fallback = NULL;
     if (!first_name) {
         json_t *state = json_object_get(web_session_data(r), "onboarding");
-        first_name = str_or_empty(json_string_value(json_object_get(state, "first_name")));
+        const char *stored = json_string_value(json_object_get(state, "first_name"));
+        fallback = xstrdup(stored ? stored : "");
     }
-    json_t *signup = signup_of(id, cs, email, first_name);
+    /* first_name may point into the onboarding state, which web_checkout_follow drops */
+    json_t *signup =
+        web_checkout_follow(r, web_query(r, "session_id"), cs, first_name ? first_name : fallback);
     json_decref(cs);
-    remember_signup(r, signup); /* first_name may have pointed into the dropped state */
-    rc = show(r, json_string_value(json_object_get(signup, "email")),
-              json_string_value(json_object_get(signup, "first_name")), signup);
+    free(fallback);
+    int rc = show(r, json_string_value(json_object_get(signup, "email")),
+                  json_string_value(json_object_get(signup, "first_name")), signup);
     json_decref(signup);
     return rc;
 }
