@@ -41,6 +41,7 @@ bench: build
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/plan_page.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/webhook_ingest.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/provisioning.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/recovery_enumeration.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) var

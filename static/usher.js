@@ -188,37 +188,45 @@ function usherCheckout(form) {
         fail(result.data.errors ? showErrors(result.data.errors) || result.data.error : result.data.error);
         return;
       }
-      if (result.data.url) {
-        window.location.assign(result.data.url);
-      } else if (result.data.clientSecret) {
-        usherMountEmbeddedCheckout(form, result.data.clientSecret);
-      } else {
-        fail();
-      }
+      if (!usherFollowCheckout(result.data, form.dataset.publishableKey, status,
+                               form.closest(".checkout-layout"))) fail();
     });
   });
 }
 
-// Embedded mode: Stripe.js (loaded by the page only then) shows the payment form in place.
-async function usherMountEmbeddedCheckout(form, clientSecret) {
-  const status = document.getElementById("checkout-status");
+// Embedded mode: Stripe.js (loaded by the page only then) shows the payment form in place of
+// `hide`, in #checkout-embedded.
+async function usherMountEmbeddedCheckout(publishableKey, clientSecret, status, hide) {
   const target = document.getElementById("checkout-embedded");
-  if (typeof Stripe !== "function" || !form.dataset.publishableKey) {
+  if (typeof Stripe !== "function" || !publishableKey) {
     status.textContent = "The payment form could not be loaded. Please reload the page and try again.";
     return;
   }
   try {
-    const stripe = Stripe(form.dataset.publishableKey);
+    const stripe = Stripe(publishableKey);
     const checkout = await stripe.initEmbeddedCheckout({
       fetchClientSecret: function () { return Promise.resolve(clientSecret); },
     });
-    form.closest(".checkout-layout").hidden = true;
+    hide.hidden = true;
     target.hidden = false;
     checkout.mount(target);
     target.focus();
   } catch (e) {
     status.textContent = "The payment form could not be loaded. Please reload the page and try again.";
   }
+}
+
+// Where a checkout endpoint's answer leads: Stripe's hosted page, or the embedded form.
+function usherFollowCheckout(data, publishableKey, status, hide) {
+  if (data.url) {
+    window.location.assign(data.url);
+    return true;
+  }
+  if (data.clientSecret) {
+    usherMountEmbeddedCheckout(publishableKey, data.clientSecret, status, hide);
+    return true;
+  }
+  return false;
 }
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -269,4 +277,154 @@ document.addEventListener("DOMContentLoaded", function () {
       button.disabled = false;
     }
   });
+});
+
+// The recovery page: send a code for a username or email, verify it, then show what the
+// account can do (subscribe again, log in, or sign up anew). Enter sends the code, or
+// verifies it once one was asked for.
+function usherRecovery(form) {
+  const identifier = document.getElementById("recovery-identifier");
+  const code = document.getElementById("recovery-code");
+  const sendButton = document.getElementById("recovery-send-code");
+  const verifyButton = document.getElementById("recovery-verify");
+  const status = document.getElementById("recovery-status");
+  const progress = document.getElementById("recovery-progress");
+  const outcomes = {
+    recovered: document.getElementById("recovery-recovered"),
+    active: document.getElementById("recovery-active"),
+    closed: document.getElementById("recovery-closed"),
+  };
+  const fieldErrors = {
+    identifier: document.getElementById("recovery-identifier-error"),
+    code: document.getElementById("recovery-code-error"),
+  };
+  let codeRequested = false;
+  let verified = false; // a code is single use: never send the same one twice
+  let resendTimer = null;
+
+  function say(text) { progress.textContent = text || ""; status.textContent = ""; }
+  function fieldError(name, text) {
+    const input = name === "code" ? code : identifier;
+    fieldErrors[name].textContent = text || "";
+    fieldErrors[name].hidden = !text;
+    if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  }
+  function fail(name, text) {
+    progress.textContent = "";
+    status.textContent = text || "Something went wrong. Please try again.";
+    if (name) { fieldError(name, text); (name === "code" ? code : identifier).focus(); }
+  }
+  function countdown(seconds) {
+    window.clearInterval(resendTimer);
+    let left = seconds;
+    sendButton.disabled = true;
+    sendButton.textContent = "Resend in " + left + " s";
+    resendTimer = window.setInterval(function () {
+      left -= 1;
+      if (left > 0) { sendButton.textContent = "Resend in " + left + " s"; return; }
+      window.clearInterval(resendTimer);
+      sendButton.disabled = false;
+      sendButton.textContent = "Resend code";
+    }, 1000);
+  }
+  function show(kind) {
+    Object.keys(outcomes).forEach(function (k) { outcomes[k].hidden = k !== kind; });
+    if (kind) outcomes[kind].focus();
+  }
+  function showPlan(data) {
+    document.getElementById("recovery-username").textContent = data.username || "";
+    document.getElementById("recovery-until").textContent = data.until || "";
+    const body = document.querySelector("#recovery-plan tbody");
+    body.replaceChildren();
+    const lines = (data.plan && data.plan.lines) || [];
+    lines.forEach(function (line) {
+      const row = document.createElement("tr");
+      const name = document.createElement("td");
+      name.textContent = line.name + (line.quantity > 1 ? " × " + line.quantity : "");
+      const price = document.createElement("td");
+      price.textContent = line.label;
+      row.append(name, price);
+      body.append(row);
+    });
+    document.getElementById("recovery-total").textContent = (data.plan && data.plan.total_label) || "";
+    document.getElementById("recovery-plan-gone").hidden = !!data.plan;
+    document.getElementById("recovery-resubscribe").hidden = !data.plan;
+  }
+
+  async function sendCode() {
+    fieldError("identifier", "");
+    if (!identifier.value.trim()) { fail("identifier", "Enter the username or the email address of your account."); return; }
+    sendButton.disabled = true;
+    say("Sending…");
+    try {
+      const result = await usherPostJson("/recovery/send-code/", { identifier: identifier.value });
+      if (result.ok) {
+        codeRequested = true;
+        say(result.data.message);
+        countdown(result.data.resend_after || 60);
+        code.focus();
+        return;
+      }
+      if (result.status === 429 && result.data.retry_after) countdown(result.data.retry_after);
+      else sendButton.disabled = false;
+      fail(result.status === 400 ? "identifier" : null, result.data.error);
+    } catch (e) {
+      sendButton.disabled = false;
+      fail(null, "Network error. Please try again.");
+    }
+  }
+
+  async function verify() {
+    if (verified || verifyButton.disabled) return;
+    fieldError("code", "");
+    if (!/^[0-9]{6}$/.test(code.value.trim())) { fail("code", "Enter the 6-digit code from the email."); return; }
+    verifyButton.disabled = true;
+    say("Checking…");
+    try {
+      const result = await usherPostJson("/recovery/verify-code/", { identifier: identifier.value, code: code.value.trim() });
+      if (!result.ok) { fail("code", result.data.error); return; }
+      verified = true;
+      say("");
+      if (result.data.recovered) { showPlan(result.data); show("recovered"); }
+      else if (result.data.active) show("active");
+      else if (result.data.closed) {
+        document.getElementById("recovery-closed-on").textContent = result.data.closed_on || "";
+        show("closed");
+      }
+    } catch (e) {
+      fail(null, "Network error. Please try again.");
+    } finally {
+      verifyButton.disabled = false;
+    }
+  }
+
+  sendButton.addEventListener("click", sendCode);
+  verifyButton.addEventListener("click", verify);
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (codeRequested || code.value.trim()) verify(); else sendCode();
+  });
+  code.addEventListener("input", function () {
+    if (/^[0-9]{6}$/.test(code.value.trim())) verify();
+  });
+
+  const resubscribe = document.getElementById("recovery-resubscribe");
+  const checkoutStatus = document.getElementById("recovery-checkout-status");
+  resubscribe.addEventListener("click", async function () {
+    resubscribe.disabled = true;
+    checkoutStatus.textContent = "";
+    try {
+      const result = await usherPostJson("/recovery/checkout-session/", {});
+      if (result.ok && usherFollowCheckout(result.data, form.dataset.publishableKey, checkoutStatus, outcomes.recovered)) return;
+      checkoutStatus.textContent = result.data.error || "Something went wrong. Please try again.";
+    } catch (e) {
+      checkoutStatus.textContent = "Network error. Please try again.";
+    }
+    resubscribe.disabled = false;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  const form = document.getElementById("recovery-form");
+  if (form) usherRecovery(form);
 });

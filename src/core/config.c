@@ -334,6 +334,9 @@ static void load_brand(struct usher_config *cfg, const struct source *src,
     if (!ok)
         problem(p, "BRAND_COLOR: must be a hex colour such as #2f5d8a");
     cfg->recovery_window_days = parse_int(src, "RECOVERY_WINDOW_DAYS", 30, 1, 3650, p);
+    cfg->recovery_notify_unknown = parse_bool(src, "RECOVERY_NOTIFY_UNKNOWN", false, p);
+    cfg->recovery_requests_per_ip_per_hour =
+        parse_int(src, "RECOVERY_REQUESTS_PER_IP_PER_HOUR", 20, 1, 1000000, p);
 }
 
 int config_load(struct usher_config *cfg, struct config_problems *problems)

@@ -67,6 +67,12 @@ struct usher_config {
     char *brand_color;
     char *logo_url;
     int recovery_window_days;
+    /* Mail a notice to an address that asked for recovery but has no recoverable account
+     * (RECOVERY_NOTIFY_UNKNOWN, off by default: it mails whoever someone types in). */
+    bool recovery_notify_unknown;
+    /* Recovery code requests one client address may make per hour
+     * (RECOVERY_REQUESTS_PER_IP_PER_HOUR; raise it behind a shared NAT). */
+    int recovery_requests_per_ip_per_hour;
 };
 
 /* A list of human-readable problems, each naming its variable. */

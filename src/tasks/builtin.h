@@ -56,6 +56,9 @@ int task_notify_payment_failed(struct task_run *run);
 int task_send_keycloak_password_reset_email(struct task_run *run);
 /* process_event.c: process_stripe_event(event_id). */
 int task_process_stripe_event(struct task_run *run);
+/* recovery_code.c: send_recovery_code(identifier, session_hash), queued by
+ * /recovery/send-code/ (recovery_request_code). */
+int task_send_recovery_code(struct task_run *run);
 /* reconcile.c: the daily re-read of live subscriptions from Stripe (periodic). */
 #define TASK_RECONCILE_INTERVAL_SECONDS 86400
 int task_reconcile_subscriptions(struct task_run *run);

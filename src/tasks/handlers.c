@@ -4,6 +4,7 @@
  * line when it lands.
  */
 #include "core/log.h"
+#include "domain/recovery.h"
 #include "tasks/builtin.h"
 #include "tasks/task.h"
 
@@ -42,6 +43,7 @@ void task_register_all(void)
     must(task_register("notify_payment_failed", task_notify_payment_failed),
          "notify_payment_failed");
     must(task_register("process_stripe_event", task_process_stripe_event), "process_stripe_event");
+    must(task_register(RECOVERY_CODE_TASK, task_send_recovery_code), RECOVERY_CODE_TASK);
     must(task_schedule_periodic("reconcile_subscriptions", TASK_RECONCILE_INTERVAL_SECONDS,
                                 task_reconcile_subscriptions),
          "reconcile_subscriptions");

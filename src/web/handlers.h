@@ -45,5 +45,11 @@ int web_waitlist_submit(struct web_request *r);
 int web_oidc_authenticate(struct web_request *r);
 int web_oidc_callback(struct web_request *r);
 int web_logout(struct web_request *r);
+/* recovery_codes.c, recovery_pages.c */
+int web_recovery_page(struct web_request *r);
+int web_recovery_send_code(struct web_request *r);
+int web_recovery_verify_code(struct web_request *r);
+int web_recovery_checkout_session(struct web_request *r);
+int web_recovery_success(struct web_request *r);
 
 #endif

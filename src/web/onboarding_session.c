@@ -9,15 +9,7 @@
 
 json_t *web_onboarding_state(struct web_request *r, bool create)
 {
-    json_t *data = web_session_data(r);
-    if (!data)
-        return NULL;
-    json_t *state = json_object_get(data, "onboarding");
-    if (!json_is_object(state) && create) {
-        state = json_object();
-        json_object_set_new(data, "onboarding", state);
-    }
-    return json_is_object(state) ? state : NULL;
+    return web_session_object(r, "onboarding", create);
 }
 
 bool web_onboarding_list_has(const json_t *list, const char *s)

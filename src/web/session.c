@@ -106,3 +106,16 @@ void web_session_changed(struct web_request *r)
     if (r->session)
         r->session->dirty = true;
 }
+
+json_t *web_session_object(struct web_request *r, const char *key, bool create)
+{
+    json_t *data = web_session_data(r);
+    if (!data)
+        return NULL;
+    json_t *obj = json_object_get(data, key);
+    if (!json_is_object(obj) && create) {
+        obj = json_object();
+        json_object_set_new(data, key, obj);
+    }
+    return json_is_object(obj) ? obj : NULL;
+}

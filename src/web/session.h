@@ -10,6 +10,7 @@
 #include "web/request.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 
 /* Loads the request's session if its cookie names a live one. */
 int web_session_load(struct web_request *r);
@@ -23,6 +24,9 @@ int web_session_rotate(struct web_request *r);
  * web_session_changed after modifying it. */
 json_t *web_session_data(struct web_request *r);
 void web_session_changed(struct web_request *r);
+/* The object under key in the session's state (borrowed); with create it is made when
+ * missing. NULL without a session, or when it is missing (or not an object) and !create. */
+json_t *web_session_object(struct web_request *r, const char *key, bool create);
 const char *web_session_cookie_name(const struct web_request *r);
 
 #endif

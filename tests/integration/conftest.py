@@ -56,6 +56,7 @@ _CONFIG_NAMES = {
     "SECRET_KEY", "DJANGO_SECRET_KEY", "DEBUG", "PUBLIC_BASE_URL", "BIND", "TAILSCALE_IP",
     "DATABASE_URL", "ADMIN_GROUP", "CELERY_BROKER_URL", "PROMETHEUS_METRICS_API_KEY",
     "SITE_NAME", "SUPPORT_EMAIL", "LOGOUT_REDIRECT_URL", "RECOVERY_WINDOW_DAYS",
+    "RECOVERY_NOTIFY_UNKNOWN", "RECOVERY_REQUESTS_PER_IP_PER_HOUR",
     "WEB_THREADS", "WORKER_CONCURRENCY",
 }
 _CONFIG_PREFIXES = ("POSTGRES_", "KEYCLOAK_", "OIDC_", "STRIPE_", "MAILGUN_", "TASK_", "PG",
@@ -674,3 +675,10 @@ def server(usher):
 @pytest.fixture
 def client(server):
     return server.client()
+
+
+@pytest.fixture
+def world_env():
+    """Extra configuration for stripe_events_support's `world` (server and workers); a test
+    module overrides this fixture to add its own, e.g. the Mailgun double."""
+    return {}

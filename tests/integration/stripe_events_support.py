@@ -191,7 +191,7 @@ class World:
 
 
 @pytest.fixture
-def world(request, usher, keycloak_double, db, run_usher, workers, tmp_path):
+def world(request, usher, keycloak_double, db, run_usher, workers, tmp_path, world_env):
     broker = getattr(request, "param", "database")
     assert broker in BROKERS, broker
     if broker == "redis" and shutil.which("redis-server") is None:
@@ -212,7 +212,7 @@ def world(request, usher, keycloak_double, db, run_usher, workers, tmp_path):
                "KEYCLOAK_SERVER_URL": kc.url, "KEYCLOAK_REALM": kc.realm,
                "KEYCLOAK_ADMIN_CLIENT_ID": "usher-admin",
                "KEYCLOAK_ADMIN_CLIENT_SECRET": "usher-admin-secret",
-               "WORKER_CONCURRENCY": "4"}
+               "WORKER_CONCURRENCY": "4", **world_env}
         server = usher(env)
         st.config["webhook_url"] = server.url + "/onboarding/webhook/"
         rc, out, err = run_usher(["catalog", "apply", str(CATALOG)], env=env)
