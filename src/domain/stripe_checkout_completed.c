@@ -10,6 +10,10 @@
  * the account is new is decided from its creation time (after the checkout session began),
  * not from who created it, so a re-run after a crash between the create and the commit still
  * sends the password-setup email — once, by its dedup key.
+ *
+ * A returning customer whose old subscription is still past due (a recovery after a failed
+ * payment) would be billed twice: that subscription is canceled in Stripe once the new one
+ * is linked (the cancel_superseded_subscription task, queued in the same transaction).
  */
 #include "core/config.h"
 #include "core/crypto.h"
@@ -319,6 +323,31 @@ static int update_user(struct db_conn *conn, const struct signup *s, const struc
     return rc;
 }
 
+/* Queues the cancellation of the user's previous subscription when Stripe would still try to
+ * collect it and the new one replaces it. */
+static int supersede(struct sp_ctx *c, struct db_conn *conn, int64_t user_id, const char *sub_id)
+{
+    const struct db_param p[] = {DB_INT(user_id), DB_TEXT(sub_id)};
+    struct db_result *res = NULL;
+    int rc = db_query(conn,
+                      "SELECT stripe_subscription_id FROM users WHERE id = $1 "
+                      "AND stripe_subscription_id IS NOT NULL AND stripe_subscription_id <> $2 "
+                      "AND subscription_status IN ('past_due', 'unpaid')",
+                      p, 2, &res);
+    if (rc == 0 && db_result_rows(res) > 0) {
+        const char *old = db_result_text(res, 0, 0);
+        rc = sp_enqueue(
+            conn, "cancel_superseded_subscription",
+            json_pack("{s:s, s:I}", "subscription_id", old, "user_id", (json_int_t)user_id),
+            "supersede:", old, c->now);
+        if (rc == 0)
+            log_info("msg=\"previous subscription to be canceled\" event_id=%s user_id=%lld",
+                     c->ev.id, (long long)user_id);
+    }
+    db_result_free(res);
+    return rc;
+}
+
 static int apply_local(struct sp_ctx *c, struct db_conn *conn, const struct signup *s,
                        const struct account *a, const char *sub_id, int64_t *user_id)
 {
@@ -342,6 +371,8 @@ static int apply_local(struct sp_ctx *c, struct db_conn *conn, const struct sign
         if (rc != 0 || sp_stale(c, &found))
             return rc;
     }
+    if (rc == 0 && id)
+        rc = supersede(c, conn, id, sub_id);
     if (rc == 0)
         rc = id ? update_user(conn, s, a, id) : insert_user(c, conn, s, a, &id);
     if (rc == 0)

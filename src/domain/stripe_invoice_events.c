@@ -3,10 +3,13 @@
  *
  * The subscription comes from the invoice in either API shape (stripe_client.h). A failed
  * payment is authoritative on its own: past_due, the account disabled and its sessions ended,
- * the payment-failed email queued. A paid invoice only matters to a user blocked for a failed
- * payment: the subscription is re-read, and when Stripe says it is active (or trialing) again
- * the block is lifted and the status and items taken from Stripe.
+ * the final date for a recovery set (the first failure + RECOVERY_WINDOW_DAYS; a second
+ * failure does not extend it), the payment-failed email queued. A paid invoice only matters
+ * to a user blocked for a failed payment: the subscription is re-read, and when Stripe says
+ * it is active (or trialing) again the block and its final date are lifted and the status
+ * and items taken from Stripe.
  */
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "db/db.h"
@@ -34,11 +37,12 @@ static int apply_failed(struct sp_ctx *c, struct db_conn *conn, const struct sp_
         sp_ignore(c, "payment failed for a subscription already canceled");
         return 0;
     }
-    const struct db_param p[] = {DB_INT(u->id)};
+    const struct db_param p[] = {DB_INT(c->now + (int64_t)c->cfg->recovery_window_days * 86400),
+                                 DB_INT(u->id)};
     int rc = db_exec(conn,
-                     "UPDATE users SET subscription_status = 'past_due', payment_disabled = true "
-                     "WHERE id = $1",
-                     p, 1, NULL);
+                     "UPDATE users SET subscription_status = 'past_due', payment_disabled = true, "
+                     "access_expires_at = COALESCE(access_expires_at, $1) WHERE id = $2",
+                     p, 2, NULL);
     if (rc == 0)
         rc = session_delete_for_user(conn, u->id, NULL);
     if (rc == 0)
@@ -73,7 +77,11 @@ static int apply_paid(struct sp_ctx *c, struct db_conn *conn, const struct sp_us
     if (strcmp(status, "active") && strcmp(status, "trialing"))
         return 0; /* still not paid up as far as Stripe is concerned */
     const struct db_param p[] = {DB_INT(u->id)};
-    int rc = db_exec(conn, "UPDATE users SET payment_disabled = false WHERE id = $1", p, 1, NULL);
+    /* The final date belonged to the failed payment (a cancellation keeps its own). */
+    int rc = db_exec(conn,
+                     "UPDATE users SET payment_disabled = false, access_expires_at = CASE WHEN "
+                     "canceled_at IS NULL THEN NULL ELSE access_expires_at END WHERE id = $1",
+                     p, 1, NULL);
     if (rc == 0)
         rc = sp_apply_subscription(conn, u->id, sub);
     if (rc == 0)

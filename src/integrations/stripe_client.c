@@ -330,6 +330,23 @@ int stripe_subscription_retrieve(const struct usher_config *cfg, const char *id,
     return retrieve(cfg, "/v1/subscriptions", id, NULL, subscription, err);
 }
 
+int stripe_subscription_cancel(const struct usher_config *cfg, const char *id,
+                               json_t **subscription, struct stripe_error *err)
+{
+    *subscription = NULL;
+    if (!stripe_id_valid(id)) {
+        fail(err, HTTP_ERR_INVALID, "malformed Stripe id");
+        return USHER_EINVAL;
+    }
+    struct buf path;
+    buf_init(&path);
+    buf_puts(&path, "/v1/subscriptions");
+    form_url_segment(&path, id);
+    int rc = stripe_call(cfg, "DELETE", path.data, NULL, NULL, subscription, err);
+    buf_cleanup(&path);
+    return rc;
+}
+
 int stripe_portal_session_create(const struct usher_config *cfg, const char *customer,
                                  const char *return_url, const char *idempotency_key, char **url,
                                  struct stripe_error *err)

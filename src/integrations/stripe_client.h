@@ -104,6 +104,12 @@ int stripe_checkout_session_retrieve(const struct usher_config *cfg, const char 
 int stripe_subscription_retrieve(const struct usher_config *cfg, const char *id,
                                  json_t **subscription, struct stripe_error *err);
 
+/* DELETE /v1/subscriptions/{id}: cancels it at once (no proration, no final invoice). A
+ * subscription that is already canceled answers with its object too; an unknown one
+ * USHER_ENOTFOUND. */
+int stripe_subscription_cancel(const struct usher_config *cfg, const char *id,
+                               json_t **subscription, struct stripe_error *err);
+
 /* POST /v1/billing_portal/sessions (customer, return_url) → *url (heap, caller frees). */
 int stripe_portal_session_create(const struct usher_config *cfg, const char *customer,
                                  const char *return_url, const char *idempotency_key, char **url,

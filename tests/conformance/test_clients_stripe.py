@@ -72,6 +72,17 @@ def test_retrieve_subscription_and_items(stripe_mock):
     assert all(i["price"].startswith("price_") for i in out["items"])
 
 
+def test_cancel_subscription(stripe_mock):
+    """DELETE /v1/subscriptions/{id}: what Usher does to a past-due subscription that a
+    recovery's new one replaced."""
+    sub = ok(driver(stripe_mock).call("stripe.cancel", id="sub_1MowQVLkdIwHu7ixeRlqHVzs"))
+    # stripe-mock answers with its fixture (status "active"): the request shape is what is
+    # checked here; the Stripe double answers status "canceled", as Stripe documents.
+    assert sub["object"] == "subscription" and sub["id"]
+    out = driver(stripe_mock).call("stripe.cancel", id="not a valid id")
+    assert out["rc"] != 0
+
+
 def test_billing_portal_session(stripe_mock):
     url = ok(driver(stripe_mock).call("stripe.portal", customer="cus_ExistingOne",
                                       return_url="http://127.0.0.1:8000/dashboard/",

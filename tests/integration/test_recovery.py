@@ -308,3 +308,39 @@ def test_send_code_latency_does_not_depend_on_the_account(usher, db):
     print("median send-code latency (ms):",
           {k: round(v, 3) for k, v in medians.items()}, "gap:", round(gap, 3))
     assert gap < 5, medians
+
+
+def test_recovery_after_a_failed_payment_cancels_the_old_subscription(world, mailgun_double):
+    """A past-due customer comes back through recovery: the new subscription replaces the old
+    one, which Stripe would otherwise go on trying to charge — Usher cancels it, and its
+    cancellation event does not undo the new state."""
+    world.start_worker()
+    old_sub, _ = world.signup("late@example.test", "late", [(NEXTCLOUD, 1)])
+    world.st.update_subscription(old_sub, status="past_due", emit=False)
+    ev = world.st.emit(old_sub, "invoice.payment_failed", deliver=False)
+    world.deliver(ev["id"])
+    world.wait_events([ev["id"]])
+    u = world.user("late")
+    assert u["subscription_status"] == "past_due"
+
+    browser = world.server.client()
+    assert send(browser, "late").status_code == 200
+    body = verify(browser, "late", code_for(mailgun_double, "late@example.test")).json()
+    assert body["recovered"] is True
+    assert [x["price_id"] for x in body["plan"]["lines"]] == [NEXTCLOUD]  # the cached items
+    session_id = browser.post_json(CHECKOUT, {}).json()["url"].rsplit("/", 1)[1]
+    new_sub, ev = world.pay(session_id)
+    world.wait_events([ev])
+    wait_for(lambda: world.tasks("cancel_superseded_subscription", "done"),
+             "the old subscription to be canceled")
+    assert world.st.state.subscriptions[old_sub]["status"] == "canceled"
+    assert world.st.state.subscriptions[new_sub]["status"] == "active"
+    # The old subscription's customer.subscription.deleted reached Usher and changed nothing.
+    wait_for(lambda: world.db.scalar(
+        "SELECT count(*) FROM stripe_events WHERE type = 'customer.subscription.deleted' "
+        "AND status IN ('processed', 'ignored')"), "the old subscription's deletion event")
+    world.wait_idle()
+    back = world.user("late")
+    assert back["stripe_subscription_id"] == new_sub
+    assert back["subscription_status"] == "active" and back["payment_disabled"] in (0, False)
+    assert world.kc_user(u["keycloak_id"])["enabled"] is True

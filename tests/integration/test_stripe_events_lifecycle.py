@@ -3,6 +3,7 @@
 that changes products, and an older event that must not overwrite newer state."""
 
 import json
+import time
 
 import pytest
 
@@ -107,10 +108,21 @@ def test_payment_failed_disables_and_paid_enables(world, shape):
     u = world.user(f"pay-{shape}")
     assert world.event_status(ev["id"]) == "processed"
     assert u["subscription_status"] == "past_due" and u["payment_disabled"] in (1, True)
+    # The recovery window starts at the first failure; a second one does not extend it.
+    first_final = u["access_expires_at"]
+    assert abs(first_final - (int(time.time()) + 30 * 86400)) < 120, first_final
+    world.db.exec("UPDATE users SET access_expires_at = ? WHERE id = ?", first_final - 1000,
+                  u["id"])
+    again = world.st.emit(sub_id, "invoice.payment_failed", invoice_shape=shape, deliver=False)
+    world.deliver(again["id"])
+    world.wait_events([again["id"]])
+    assert world.event_status(again["id"]) == "processed"
+    assert world.user(f"pay-{shape}")["access_expires_at"] == first_final - 1000
     assert world.kc_user(kc_id)["enabled"] is False
     assert world.kc_logouts(kc_id)
     assert world.dashboard(cookie).status_code in (302, 303)
-    assert world.tasks("notify_payment_failed") == [{"user_id": u["id"]}]
+    # One notice per failed payment (each event its own), the same final date in each.
+    assert world.tasks("notify_payment_failed") == [{"user_id": u["id"]}] * 2
 
     world.st.update_subscription(sub_id, status="active", emit=False)
     paid = world.st.emit(sub_id, "invoice.paid", invoice_shape=shape, deliver=False)
@@ -118,6 +130,7 @@ def test_payment_failed_disables_and_paid_enables(world, shape):
     world.wait_events([paid["id"]])
     u = world.user(f"pay-{shape}")
     assert u["subscription_status"] == "active" and u["payment_disabled"] in (0, False)
+    assert u["access_expires_at"] is None  # paid up: no final date any more
     assert world.kc_user(kc_id)["enabled"] is True
 
 

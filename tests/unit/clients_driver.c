@@ -170,6 +170,8 @@ static int run_stripe(struct ctx *c, const char *cmd, const json_t *a, json_t *o
             }
             json_object_set_new(out, "items", items);
         }
+    } else if (!strcmp(cmd, "stripe.cancel")) {
+        rc = stripe_subscription_cancel(&c->cfg, s(a, "id"), &result, &err);
     } else if (!strcmp(cmd, "stripe.portal")) {
         char *url = NULL;
         rc = stripe_portal_session_create(&c->cfg, s(a, "customer"), s(a, "return_url"),
