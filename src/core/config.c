@@ -364,6 +364,8 @@ int config_load(struct usher_config *cfg, struct config_problems *problems)
     cfg->max_body_bytes =
         (size_t)parse_int(&src, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
     cfg->data_dir = string_or(&src, "USHER_DATA_DIR", USHER_DEFAULT_DATA_DIR);
+    cfg->session_new_per_ip_per_minute =
+        parse_int(&src, "SESSION_NEW_PER_IP_PER_MINUTE", 60, 1, 1000000, problems);
     load_integrations(cfg, &src, problems);
     load_brand(cfg, &src, problems);
     dotenv_cleanup(&src.file);

@@ -30,6 +30,7 @@ struct usher_config {
     int web_threads;
     int db_pool_size;
     size_t max_body_bytes;
+    int session_new_per_ip_per_minute; /* sessions rows one client IP may start per minute */
     char *data_dir;
 
     char *keycloak_server_url;

@@ -2,10 +2,12 @@
  * builtin.h — the task handlers Usher ships with no integration behind them.
  *
  * cleanup (periodic, hourly): deletes what has outlived its purpose —
- *   sessions past their idle or absolute timeout; verification codes expired or consumed
- *   more than a day ago (a day of history is what the send limits look back on); rate-limit
- *   windows that started more than a day ago (no window is longer); Stripe events processed
- *   or ignored more than 30 days ago (Stripe resends for up to 30 days, so they are kept at
+ *   sessions past their idle or absolute timeout, abandoned anonymous ones included (in
+ *   statements of CLEANUP_SESSION_BATCH rows, at most CLEANUP_SESSION_MAX_PER_RUN per run,
+ *   so a flood never makes one long transaction; the rest goes in the next runs); verification
+ * codes expired or consumed more than a day ago (a day of history is what the send limits look back
+ * on); rate-limit windows that started more than a day ago (no window is longer); Stripe events
+ * processed or ignored more than 30 days ago (Stripe resends for up to 30 days, so they are kept at
  *   least that long; pending and failed events are kept); done tasks finished more than
  *   30 days ago (failed tasks are kept until retried; outcome counts live in task_outcomes).
  *
@@ -26,6 +28,8 @@ struct task_run;
 #define CLEANUP_RATE_LIMIT_WINDOW_MAX_SECONDS 86400
 #define CLEANUP_STRIPE_EVENT_KEEP_SECONDS (30 * 86400)
 #define CLEANUP_DONE_TASK_KEEP_SECONDS (30 * 86400)
+#define CLEANUP_SESSION_BATCH 1000
+#define CLEANUP_SESSION_MAX_PER_RUN 100000
 #define TASK_PROBE_NAME "queue_probe"
 #define TASK_PROBE_SLEEP_MAX_MS 60000
 

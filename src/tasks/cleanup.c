@@ -20,7 +20,8 @@
 int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *counts)
 {
     memset(counts, 0, sizeof *counts);
-    int first = session_purge_expired(conn, now, &counts->sessions);
+    int first = session_purge_expired(conn, now, CLEANUP_SESSION_BATCH, CLEANUP_SESSION_MAX_PER_RUN,
+                                      &counts->sessions);
     /* A consumed code expired too (consumed_at <= expires_at), so one rule covers both. */
     int rc = code_purge(conn, now, &counts->codes);
     first = first ? first : rc;

@@ -113,6 +113,10 @@ static void run_route(struct web_request *r)
             rc = web_access_check(r);
         if (rc == 0 && (route->flags & WEB_SESSION))
             rc = web_session_ensure(r);
+        /* Before the handler, so that a refused request does nothing at all (no code mailed
+         * for a session that would not be kept). */
+        if (rc == 0 && changes_state(r))
+            rc = web_session_admit(r);
     }
     if (rc == 0)
         rc = route->handler(r);

@@ -59,7 +59,10 @@ int web_oidc_authenticate(struct web_request *r)
         return 0;
     json_t *data = web_session_data(r);
     struct oidc_login_request req = {0};
-    int rc = data ? oidc_login_start(&s, r->now, &req) : USHER_EDB;
+    /* The pending login is kept in the session: a visitor without a row starts one here. */
+    int rc = web_session_admit(r);
+    if (rc == 0)
+        rc = data ? oidc_login_start(&s, r->now, &req) : USHER_EDB;
     if (rc == 0) {
         oidc_pending_put(data, &req, web_query(r, "next"), r->now);
         web_session_changed(r);
@@ -212,12 +215,14 @@ static int end_session(struct web_request *r)
 {
     if (!r->session)
         return 0;
-    struct db_conn *conn = NULL;
-    int rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
-    if (rc != 0)
-        return rc;
-    rc = session_delete(conn, r->session);
-    db_release(conn);
+    int rc = 0;
+    if (r->session->stored) {
+        struct db_conn *conn = NULL;
+        rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
+        if (rc == 0)
+            rc = session_delete(conn, r->session);
+        db_release(conn);
+    }
     if (rc != 0)
         return rc;
     session_free(r->session);

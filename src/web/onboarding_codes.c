@@ -185,6 +185,7 @@ int web_onboarding_send_code(struct web_request *r)
         return 0;
     }
     count("sent");
+    web_session_changed(r); /* the code is bound to this id: keep the session */
     json_t *reply = json_pack("{s:b}", "sent", 1);
     web_reply_json(r, 200, reply);
     json_decref(reply);

@@ -70,6 +70,11 @@ int web_onboarding_success(struct web_request *r)
     json_t *cs = NULL;
     if (web_checkout_confirm(r, CHECKOUT_PATH, &cs) != 0)
         return 0;
+    int admitted = web_session_admit(r); /* a browser without a session row starts one here */
+    if (admitted != 0) {
+        json_decref(cs);
+        return admitted;
+    }
     const char *first_name = stripe_str(json_object_get(cs, "metadata"), "first_name");
     char *fallback = NULL;
     if (!first_name) {

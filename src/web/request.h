@@ -38,6 +38,7 @@ struct web_request {
     struct session *session; /* NULL when the request has none */
     char *new_cookie; /* raw id of a session created or rotated now: only ever sent
                        * to the browser, never stored */
+    bool session_admitted; /* counted against the new-session ceiling (web_session_admit) */
 
     struct user *user; /* the logged-in user on login/admin routes, else NULL */
 
