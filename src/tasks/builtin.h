@@ -10,6 +10,8 @@
  * processed or ignored more than 30 days ago (Stripe resends for up to 30 days, so they are kept at
  *   least that long; pending and failed events are kept); done tasks finished more than
  *   30 days ago (failed tasks are kept until retried; outcome counts live in task_outcomes).
+ *   What each run deleted is added to cleanup_totals: usher_cleanup_deleted_total{kind} in
+ *   /metrics.
  *
  * queue_probe: proves that the queue works end to end — `usher task probe` enqueues probes
  *   and waits until a worker has run them (a deploy smoke test, and what the integration

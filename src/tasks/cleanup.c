@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "db/cleanup_totals.h"
 #include "db/db.h"
 #include "domain/codes.h"
 #include "domain/rate_limit.h"
@@ -16,6 +17,25 @@
 #include "tasks/worker_internal.h"
 
 #include <string.h>
+
+/* Adds this run's deletions to the totals /metrics reports (a failed step counts 0). */
+static int record_totals(struct db_conn *conn, const struct cleanup_counts *c)
+{
+    const struct {
+        const char *kind;
+        int64_t n;
+    } kinds[] = {{"sessions", c->sessions},
+                 {"codes", c->codes},
+                 {"rate_limits", c->rate_limits},
+                 {"stripe_events", c->stripe_events},
+                 {"tasks", c->tasks}};
+    int first = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        int rc = cleanup_totals_add(conn, kinds[i].kind, kinds[i].n);
+        first = first ? first : rc;
+    }
+    return first;
+}
 
 int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *counts)
 {
@@ -30,6 +50,8 @@ int task_cleanup_run(struct db_conn *conn, int64_t now, struct cleanup_counts *c
     rc = stripe_event_purge(conn, now - CLEANUP_STRIPE_EVENT_KEEP_SECONDS, &counts->stripe_events);
     first = first ? first : rc;
     rc = task_store_purge_done(conn, now - CLEANUP_DONE_TASK_KEEP_SECONDS, &counts->tasks);
+    first = first ? first : rc;
+    rc = record_totals(conn, counts);
     return first ? first : rc;
 }
 

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/metrics.h"
+#include "db/cleanup_totals.h"
 #include "db/db.h"
 #include "db/task_store.h"
 #include "domain/allocation.h"
@@ -37,8 +38,10 @@ static void refresh_gauges(struct web_request *r)
                         (double)st.timeouts);
     metrics_counter_set("usher_db_errors_total", "Statements that failed.", "", (double)st.errors);
     struct db_conn *conn = NULL;
-    if (db_acquire(r->app->db, 1000, &conn) == 0)
+    if (db_acquire(r->app->db, 1000, &conn) == 0) {
         task_store_metrics(conn); /* usher_tasks_{queued,running,failed}, usher_tasks_total */
+        cleanup_totals_metrics(conn); /* usher_cleanup_deleted_total{kind} */
+    }
     db_release(conn);
     int64_t waiting = 0;
     if (alloc_count_waiting(r->app->db, &waiting) == 0)

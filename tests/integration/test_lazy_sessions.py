@@ -189,3 +189,9 @@ def test_flood_of_writing_posts_is_capped_per_ip(usher, db):
     s.advance_clock(61)
     assert s.client().post_form(STEP1, {"first_name": "Later"}).status_code in (302, 303)
     assert rows(db) == limit + 1
+
+
+def test_cleanup_totals_are_in_metrics(shop, db):
+    db.exec("INSERT INTO cleanup_totals (kind, total) VALUES ('sessions', 42)")
+    m = shop.get("/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"}).text
+    assert 'usher_cleanup_deleted_total{kind="sessions"} 42' in m

@@ -155,9 +155,14 @@ static void test_cleanup_deletes_only_what_expired(void **state)
     assert_int_equal(count("SELECT count(*) FROM tasks"), 3);
     assert_int_equal(count("SELECT count(*) FROM tasks WHERE state = 'failed'"), 1);
 
-    /* Idempotent: a second run finds nothing. */
+    /* What /metrics reports as usher_cleanup_deleted_total{kind}. */
+    assert_int_equal(count("SELECT total FROM cleanup_totals WHERE kind = 'sessions'"), 2);
+    assert_int_equal(count("SELECT total FROM cleanup_totals WHERE kind = 'stripe_events'"), 2);
+
+    /* Idempotent: a second run finds nothing, and the totals stay. */
     assert_int_equal(task_cleanup_run(conn, NOW, &c), 0);
     assert_int_equal(c.sessions + c.codes + c.rate_limits + c.stripe_events + c.tasks, 0);
+    assert_int_equal(count("SELECT total FROM cleanup_totals WHERE kind = 'sessions'"), 2);
 }
 
 int main(void)
