@@ -3,15 +3,15 @@
  *
  * cleanup (periodic, hourly): deletes what has outlived its purpose —
  *   sessions past their idle or absolute timeout, abandoned anonymous ones included (in
- *   statements of CLEANUP_SESSION_BATCH rows, at most CLEANUP_SESSION_MAX_PER_RUN per run,
- *   so a flood never makes one long transaction; the rest goes in the next runs); verification
- * codes expired or consumed more than a day ago (a day of history is what the send limits look back
- * on); rate-limit windows that started more than a day ago (no window is longer); Stripe events
- * processed or ignored more than 30 days ago (Stripe resends for up to 30 days, so they are kept at
- *   least that long; pending and failed events are kept); done tasks finished more than
- *   30 days ago (failed tasks are kept until retried; outcome counts live in task_outcomes).
- *   What each run deleted is added to cleanup_totals: usher_cleanup_deleted_total{kind} in
- *   /metrics.
+ *   statements of CLEANUP_SESSION_BATCH rows, at most CLEANUP_SESSION_MAX_PER_RUN a run, so
+ *   a flood never makes one long transaction: the rest goes in the next runs); verification
+ *   codes expired or consumed more than a day ago (a day of history is what the send limits
+ *   look back on); rate-limit windows that started more than a day ago (no window is
+ *   longer); Stripe events processed or ignored more than 30 days ago (Stripe resends for up
+ *   to 30 days, so they are kept at least that long; pending and failed events are kept);
+ *   done tasks finished more than 30 days ago (failed tasks are kept until retried; outcome
+ *   counts live in task_outcomes). What each run deleted is added to cleanup_totals:
+ *   usher_cleanup_deleted_total{kind} in /metrics.
  *
  * queue_probe: proves that the queue works end to end — `usher task probe` enqueues probes
  *   and waits until a worker has run them (a deploy smoke test, and what the integration
