@@ -385,6 +385,12 @@ function usherRecovery(form) {
       if (!result.ok) { fail("code", result.data.error); return; }
       verified = true;
       say("");
+      // Done with codes: the form stays for reference, its controls step aside.
+      window.clearInterval(resendTimer);
+      identifier.readOnly = true;
+      code.readOnly = true;
+      sendButton.hidden = true;
+      verifyButton.hidden = true;
       if (result.data.recovered) { showPlan(result.data); show("recovered"); }
       else if (result.data.active) show("active");
       else if (result.data.closed) {

@@ -23,6 +23,7 @@
 #include "web/pages.h"
 #include "web/recovery_session.h"
 #include "web/response.h"
+#include "web/session.h"
 #include "web/stripe_checkout.h"
 
 #include <stdio.h>
@@ -159,6 +160,11 @@ int web_recovery_success(struct web_request *r)
     json_t *cs = NULL;
     if (web_checkout_confirm(r, RECOVERY_PATH, &cs) != 0)
         return 0;
+    int admitted = web_session_admit(r); /* a browser without a session row starts one here */
+    if (admitted != 0) {
+        json_decref(cs);
+        return admitted;
+    }
     json_t *signup = web_checkout_follow(r, web_query(r, "session_id"), cs,
                                          stripe_str(json_object_get(cs, "metadata"), "first_name"));
     json_decref(cs);

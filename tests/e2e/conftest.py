@@ -113,6 +113,7 @@ class Stack:
         self.kc, self.st, self.mg = kc, st, mg
         self.url = server.url
         self.logout_url = self.url + "/logout/"
+        self.mailgun_url, self.keycloak_url = mg.url, kc.url  # for tests/e2e/journeys.py
 
     def task_states(self, name):
         return [r[0] for r in self.db.rows("SELECT state FROM tasks WHERE name = ? ORDER BY id",
@@ -149,6 +150,9 @@ def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun
     kc.add_client(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, redirect_uris=[url + "/oidc/callback/"],
                   post_logout_redirect_uris=[url + "/logout/"])
     kc.set_unmanaged_policy("ADMIN_EDIT")  # the realm setting the README asks for
+    # As in `make run` (devstack/doubles/run.py): Keycloak's mails land in the Mailgun inbox.
+    kc.on_email = lambda rec: mg.inject(rec["to"], rec["subject"], rec["text"],
+                                        sender="keycloak@" + MAILGUN_DOMAIN, source="keycloak")
     catalog = json.loads(CATALOG.read_text())
     with kc.lock:
         existing = {g["name"] for g in kc.state.groups.values()}
