@@ -15,7 +15,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_init
 requests="${REQUESTS:-1000}"
-export RECOVERY_REQUESTS_PER_IP_PER_HOUR=1000000
+export RECOVERY_REQUESTS_PER_IP_PER_HOUR=1000000 SESSION_NEW_PER_IP_PER_MINUTE=1000000
 
 seed_sql="INSERT INTO users (username, email, date_joined, subscription_status, access_expires_at)
 VALUES ('gone', 'gone@example.test', 1, 'canceled', $(($(date +%s) + 864000))),
