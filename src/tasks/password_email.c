@@ -10,9 +10,12 @@
  * after paying, and the dashboard's reset sends a fresh one on demand.
  *
  * A sent email is recorded like Mailgun's (tasks/email.h: at-least-once, keyed by task id),
- * so a re-run after a crash does not send a second one. An unknown Keycloak id (404) and
- * Keycloak's 400 (the user has no email or is disabled, the client is unknown) are permanent
- * failures with Keycloak's reason; Keycloak unreachable or its mail failing (500) are retried.
+ * so a re-run after a crash does not send a second one. The user is read first: one disabled
+ * in Keycloak (canceled, unpaid, closed) could not use the link and Keycloak refuses to mail
+ * them, so the task settles as done with nothing to send and an info line — not a failure
+ * for operators to chase. An unknown Keycloak id (404) and Keycloak's 400 (no email, the
+ * client is unknown) are permanent failures with Keycloak's reason; Keycloak unreachable or
+ * its mail failing (500) are retried.
  */
 #include "core/clock.h"
 #include "core/config.h"
@@ -83,8 +86,19 @@ int task_send_keycloak_password_reset_email(struct task_run *run)
                                 ? run->cfg->oidc_rp_client_id
                                 : NULL;
     struct kc_error err = {0};
-    rc = kc_user_send_update_password(kc, id, client_id, NULL, PASSWORD_SETUP_LIFESPAN_SECONDS,
-                                      &err);
+    json_t *user = NULL;
+    rc = kc_user_get(kc, id, &user, &err);
+    bool enabled = rc == 0 && json_is_true(json_object_get(user, "enabled"));
+    json_decref(user);
+    if (rc == 0 && !enabled) {
+        log_info("msg=\"password setup email not sent: the user is disabled in Keycloak\" "
+                 "task_id=%lld keycloak_id=%s",
+                 (long long)run->id, id);
+        return 0;
+    }
+    if (rc == 0)
+        rc = kc_user_send_update_password(kc, id, client_id, NULL, PASSWORD_SETUP_LIFESPAN_SECONDS,
+                                          &err);
     if (rc == USHER_ENOTFOUND) {
         task_run_error(run, TASK_NAME ": Keycloak user %s not found", id);
         run->permanent = true;

@@ -211,3 +211,23 @@ def test_password_email_is_retried_when_keycloak_cannot_mail(db, workers, keyclo
     row = wait_state(db, tid, "done")
     assert row["attempts"] >= 2
     assert len(kc.emails) == 1
+
+
+def test_password_email_for_a_disabled_user_settles_with_nothing_to_do(db, workers,
+                                                                         keycloak_double):
+    # A canceled or unpaid account is disabled in Keycloak, which refuses the email (400):
+    # that is not a failure to retry or to show operators, just nothing to send.
+    kc = keycloak_double
+    user = kc.add_user("gil", email="gil@example.test", firstName="Gil", lastName="Go",
+                       enabled=False)
+    tid = insert_task(db, "send_keycloak_password_reset_email",
+                      args=json.dumps({"keycloak_id": user["id"]}))
+    w = workers(kc_env(kc))
+    row = wait_state(db, tid, "done")
+    assert row["attempts"] == 1
+    assert row["last_error"] is None
+    assert kc.emails == []
+    assert sent_markers(db, tid) == []
+    wait_for(lambda: "disabled in Keycloak" in w.log, "the info line")
+    line = next(ln for ln in w.log.splitlines() if "disabled in Keycloak" in ln)
+    assert "level=info" in line, line
