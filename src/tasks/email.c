@@ -26,10 +26,18 @@ static struct mustache_set *templates;
 
 json_t *email_site_context(const struct usher_config *cfg)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", cfg->site_name, "support_email",
-                     cfg->support_email ? cfg->support_email : "", "brand_color", cfg->brand_color,
-                     "logo_url", cfg->logo_url ? cfg->logo_url : "", "base_url",
-                     cfg->public_base_url);
+    /* A mail client has no base URL: a site-relative logo (the default /static/logo.svg) is
+     * made absolute with PUBLIC_BASE_URL. */
+    const char *logo = cfg->logo_url ? cfg->logo_url : "";
+    char *absolute = logo[0] == '/' && logo[1] != '/'
+                         ? xasprintf("%s%s", cfg->public_base_url, logo)
+                         : xstrdup(logo);
+    json_t *site =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", cfg->site_name, "support_email",
+                  cfg->support_email ? cfg->support_email : "", "brand_color", cfg->brand_color,
+                  "logo_url", absolute, "base_url", cfg->public_base_url);
+    free(absolute);
+    return site;
 }
 
 /* [a-z0-9_]: the name becomes part of a template name, never a path outside email/. */

@@ -8,7 +8,8 @@
  * module loads {data_dir}/templates once per process on first use (a failed load is not
  * kept: the task fails, is retried, and the next attempt loads again). Every context gets a
  * "site" object (name, support_email, brand_color, logo_url, base_url) from the settings,
- * so templates carry no brand and no domain of their own.
+ * so templates carry no brand and no domain of their own; logo_url is absolute (a
+ * site-relative SITE_LOGO_URL is put under PUBLIC_BASE_URL), since a mail has no base.
  *
  * Sent-markers and the delivery trade-off: a task row (its id) is the unit of "one email".
  * email_sent_find is asked before sending and email_sent_record writes one audit_log row

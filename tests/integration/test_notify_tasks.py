@@ -137,6 +137,44 @@ def test_payment_failed_is_retried_while_mailgun_is_down(db, workers, mailgun_do
     assert "payment-failed" in m["tags"]
 
 
+@pytest.mark.parametrize("logo", [None, "https://cdn.harbor.example.test/logo.png"])
+def test_notices_carry_the_brand_the_links_and_the_long_date(db, workers, mailgun_double, logo):
+    # The brand comes from settings only: colour, logo (a site-relative default is made
+    # absolute under PUBLIC_BASE_URL), site name, support address; the date is the long one.
+    extra = {"BRAND_COLOR": "#a1b2c3"}
+    if logo:
+        extra["SITE_LOGO_URL"] = logo
+    expected_logo = logo or f"{BASE}/static/logo.svg"
+    uid = add_user(db, "hal", "hal@example.test", "past_due", first_name="Hal")
+    failed = insert_task(db, "notify_payment_failed", args=json.dumps({"user_id": uid}))
+    canceled = insert_task(db, "notify_subscription_canceled", args=json.dumps({"user_id": uid}))
+    workers(mail_env(mailgun_double, **extra))
+    wait_state(db, failed, "done")
+    wait_state(db, canceled, "done")
+    msgs = {m["tags"][0]: m for m in mailgun_double.messages(to="hal@example.test")}
+    assert sorted(msgs) == ["payment-failed", "subscription-canceled"]
+    for tag, m in msgs.items():
+        assert m["from"] == f"Harbor Cloud <no-reply@{DOMAIN}>"
+        for body in (m["text"], m["html"]):
+            assert f"{BASE}/recovery/" in body
+            assert FINAL_TEXT in body and "(UTC)" in body
+            assert "help@harbor.example.test" in body
+            assert "Harbor Cloud" in body
+            assert "1798848000" not in body and "2027-01-02" not in body
+        assert "#a1b2c3" in m["html"]
+        assert f'<img src="{expected_logo}" alt="Harbor Cloud"' in m["html"]
+        assert expected_logo not in m["text"]
+        assert "<" not in m["text"]
+    # Payment failed keeps its billing hint, first, with the recovery link as the fallback.
+    pf = msgs["payment-failed"]
+    for body in (pf["text"], pf["html"]):
+        assert f"{BASE}/dashboard/" in body
+        assert "Update your payment" in body or "Update your payment method" in body
+        assert body.index(f"{BASE}/dashboard/") < body.index(f"{BASE}/recovery/")
+    assert f'<a href="{BASE}/dashboard/"' in pf["html"]
+    assert f'<a href="{BASE}/recovery/"' in msgs["subscription-canceled"]["html"]
+
+
 @pytest.mark.parametrize("case", ["no_email", "deleted", "bad_args"])
 def test_unsendable_notice_fails_for_good(db, workers, mailgun_double, case):
     if case == "no_email":

@@ -125,10 +125,33 @@ static void test_payment_failed_pair(void **state)
         assert_non_null(strstr(body, "https://portal.example.test/dashboard/"));
         assert_non_null(strstr(body, "https://portal.example.test/recovery/"));
         assert_non_null(strstr(body, "Hello Bea,"));
+        assert_non_null(strstr(body, "2 January 2027"));
     }
+    /* The brand: colour and logo, the logo made absolute (a mail has no base URL). */
+    assert_non_null(strstr(html, "#123456"));
+    assert_non_null(strstr(html, "src=\"https://portal.example.test/static/logo.svg\""));
+    assert_null(strstr(text, "logo.svg"));
     free(text);
     free(html);
     json_decref(ctx);
+}
+
+static void test_logo_url_absolute_or_absent(void **state)
+{
+    (void)state;
+    struct usher_config cfg = {0};
+    cfg.site_name = "Harbor";
+    cfg.brand_color = "#123456";
+    cfg.public_base_url = "https://portal.example.test";
+    cfg.logo_url = "https://cdn.example.test/harbor.png";
+    json_t *site = email_site_context(&cfg);
+    assert_string_equal(json_string_value(json_object_get(site, "logo_url")),
+                        "https://cdn.example.test/harbor.png");
+    json_decref(site);
+    cfg.logo_url = "";
+    site = email_site_context(&cfg);
+    assert_string_equal(json_string_value(json_object_get(site, "logo_url")), "");
+    json_decref(site);
 }
 
 static void test_bad_and_unknown_names(void **state)
@@ -184,6 +207,7 @@ static const struct CMUnitTest render_tests[] = {
     cmocka_unit_test(test_canceled_pair),
     cmocka_unit_test(test_canceled_without_date),
     cmocka_unit_test(test_payment_failed_pair),
+    cmocka_unit_test(test_logo_url_absolute_or_absent),
     cmocka_unit_test(test_bad_and_unknown_names),
 };
 
