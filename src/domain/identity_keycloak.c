@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "domain/expiry.h"
 #include "integrations/keycloak_admin.h"
 
 #include <pthread.h>
@@ -90,5 +91,31 @@ int identity_keycloak_ops(const struct usher_config *cfg, struct identity_ops *o
     if (rc != 0)
         return rc;
     *ops = (struct identity_ops){kc, add_to_group, remove_from_group, replace_attributes};
+    return 0;
+}
+
+static int delete_user(void *ctx, const char *user_ref)
+{
+    struct kc_error err = {0};
+    return kc_user_delete(ctx, user_ref, &err);
+}
+
+static int user_exists(void *ctx, const char *user_ref, bool *exists)
+{
+    struct kc_error err = {0};
+    json_t *user = NULL;
+    int rc = kc_user_get(ctx, user_ref, &user, &err);
+    json_decref(user);
+    *exists = rc == 0;
+    return rc == USHER_ENOTFOUND ? 0 : rc;
+}
+
+int identity_keycloak_expiry(const struct usher_config *cfg, struct expiry_identity *ops)
+{
+    struct kc_admin *kc = NULL;
+    int rc = client_for(cfg, &kc);
+    if (rc != 0)
+        return rc;
+    *ops = (struct expiry_identity){kc, delete_user, user_exists};
     return 0;
 }

@@ -61,10 +61,13 @@ static int apply(struct sp_ctx *c, const char *sub_id, int64_t user_id, const js
     if (rc == 0 && u.id != user_id)
         rc = sp_fail(c, USHER_ECONFLICT, "the user's subscription changed during the refresh");
     bool canceled = !strcmp(sp_subscription_status(sub), "canceled");
-    if (rc == 0)
+    /* Closed for good (domain/expiry.h) while the refresh was reading Stripe: a past_due
+     * subscription Stripe still keeps must not bring the status back. */
+    bool closed = rc == 0 && !strcmp(u.status, "expired");
+    if (rc == 0 && !closed)
         rc = sp_apply_changed(c, conn, &u, sub);
-    out->outcome =
-        canceled && strcmp(u.status, "canceled") ? STRIPE_REFRESH_CANCELED : STRIPE_REFRESH_UPDATED;
+    out->outcome = canceled && !closed && strcmp(u.status, "canceled") ? STRIPE_REFRESH_CANCELED
+                                                                       : STRIPE_REFRESH_UPDATED;
     rc = sp_finish(conn, rc);
     if (rc != 0 && !c->res->note[0])
         sp_fail(c, rc, "database: %s", usher_strerror(rc));

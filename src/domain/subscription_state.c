@@ -467,6 +467,11 @@ int sp_for_subscription(struct sp_ctx *c, const char *subscription_id, enum sp_f
         if (rc == 0 && !again) {
             if (!u.id)
                 rc = sp_park(c, conn, subscription_id);
+            else if (!strcmp(u.status, "expired"))
+                /* Closed for good (domain/expiry.h): a late event (Stripe ending an unpaid
+                 * subscription, say) must not reopen a recovery window or send a mail. */
+                sp_ignore(c, "the account of user %lld was closed for good at its final expiry",
+                          (long long)u.id);
             else if (!sp_stale(c, &u)) {
                 rc = fn(c, conn, &u, sub);
                 if (rc == 0)

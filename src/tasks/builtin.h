@@ -70,5 +70,10 @@ int task_cancel_superseded_subscription(struct task_run *run);
 /* reconcile.c: the daily re-read of live subscriptions from Stripe (periodic). */
 #define TASK_RECONCILE_INTERVAL_SECONDS 86400
 int task_reconcile_subscriptions(struct task_run *run);
+/* expire.c: the final expiry (SPEC §7): the periodic scan and the per-user closure. */
+#define TASK_CLOSE_EXPIRED_INTERVAL_SECONDS 900
+#define EXPIRY_SCAN_LIMIT 200
+int task_close_expired_accounts(struct task_run *run);
+int task_expire_account(struct task_run *run);
 
 #endif

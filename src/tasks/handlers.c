@@ -4,6 +4,7 @@
  * line when it lands.
  */
 #include "core/log.h"
+#include "domain/expiry.h"
 #include "domain/recovery.h"
 #include "tasks/builtin.h"
 #include "tasks/task.h"
@@ -49,12 +50,15 @@ void task_register_all(void)
     must(task_schedule_periodic("reconcile_subscriptions", TASK_RECONCILE_INTERVAL_SECONDS,
                                 task_reconcile_subscriptions),
          "reconcile_subscriptions");
+    must(task_schedule_periodic("close_expired_accounts", TASK_CLOSE_EXPIRED_INTERVAL_SECONDS,
+                                task_close_expired_accounts),
+         "close_expired_accounts");
+    must(task_register(EXPIRY_TASK_NAME, task_expire_account), EXPIRY_TASK_NAME);
 
     /*
      * Registration points (SPEC §8). Handlers that call Keycloak, Stripe or Mailgun are added
-     * here with task_register(name, fn) by the modules that implement them:
-     * Periodic jobs, with task_schedule_periodic(name, interval_seconds, fn):
-     *   close accounts past their final expiry (SPEC §7)
-     * Until a name is registered, its tasks fail visibly (task.h) instead of vanishing.
+     * here with task_register(name, fn) by the modules that implement them, periodic jobs
+     * with task_schedule_periodic(name, interval_seconds, fn). Until a name is registered,
+     * its tasks fail visibly (task.h) instead of vanishing.
      */
 }

@@ -5,6 +5,7 @@
  * key is compared in constant time.
  */
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/metrics.h"
@@ -12,6 +13,7 @@
 #include "db/db.h"
 #include "db/task_store.h"
 #include "domain/allocation.h"
+#include "domain/expiry.h"
 #include "web/app.h"
 #include "web/dispatch.h"
 #include "web/handlers.h"
@@ -47,6 +49,15 @@ static void refresh_gauges(struct web_request *r)
     if (alloc_count_waiting(r->app->db, &waiting) == 0)
         metrics_gauge_set("usher_seats_waiting_capacity",
                           "Paid seats waiting for instance capacity.", "", (double)waiting);
+    int64_t closed = 0, pending = 0;
+    if (expiry_counts(r->app->db, clock_now(), &closed, &pending) == 0) {
+        metrics_counter_set("usher_accounts_expired_total",
+                            "Accounts closed for good after their final expiry.", "",
+                            (double)closed);
+        metrics_gauge_set("usher_accounts_expiry_pending",
+                          "Accounts past their final expiry whose closure is not complete.", "",
+                          (double)pending);
+    }
 }
 
 int web_metrics(struct web_request *r)

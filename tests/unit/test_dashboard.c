@@ -27,12 +27,7 @@ static struct testdb tdb;
 
 static void run(const char *sql, const struct db_param *p, int n)
 {
-    struct db_conn *conn = NULL;
-    assert_int_equal(db_acquire(pool, 1000, &conn), 0);
-    int rc = db_exec(conn, sql, p, n, NULL);
-    db_release(conn);
-    if (rc != 0)
-        fail_msg("statement failed (%d): %s", rc, sql);
+    testdb_exec(pool, sql, p, n);
 }
 
 static int setup(void **state)

@@ -85,3 +85,23 @@ void testdb_close(struct testdb *t)
         nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     t->dir[0] = '\0';
 }
+
+void testdb_exec(struct db_pool *pool, const char *sql, const struct db_param *p, int n)
+{
+    struct db_conn *conn = NULL;
+    assert_int_equal(db_acquire(pool, 1000, &conn), 0);
+    int rc = db_exec(conn, sql, p, n, NULL);
+    db_release(conn);
+    if (rc != 0)
+        fail_msg("statement failed (%d): %s", rc, sql);
+}
+
+int64_t testdb_scalar(struct db_pool *pool, const char *sql)
+{
+    struct db_result *res = NULL;
+    assert_int_equal(db_pool_query(pool, sql, NULL, 0, &res), 0);
+    int64_t v =
+        db_result_rows(res) && !db_result_is_null(res, 0, 0) ? db_result_int(res, 0, 0) : -1;
+    db_result_free(res);
+    return v;
+}

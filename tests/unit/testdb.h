@@ -12,6 +12,7 @@
 #include "db/db.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct testdb {
     struct db_pool *pool;
@@ -28,5 +29,9 @@ const char *testdb_data_dir(void);
 /* name labels the temporary directory; schema is the PostgreSQL schema (used when pg). */
 void testdb_open(struct testdb *t, const char *name, bool pg, const char *schema, int pool_size);
 void testdb_close(struct testdb *t);
+/* One statement on a pooled connection; a failure fails the test. */
+void testdb_exec(struct db_pool *pool, const char *sql, const struct db_param *p, int n);
+/* The first column of the first row as an integer; -1 for no row or NULL. */
+int64_t testdb_scalar(struct db_pool *pool, const char *sql);
 
 #endif
