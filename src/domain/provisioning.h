@@ -8,7 +8,9 @@
  * the seat back; finally replace the Usher-owned attributes in the identity provider
  * (entitlements.h). Every step is idempotent, so a sync can be repeated after any failure.
  * A canceled user inside the recovery window (access_expires_at in the future) keeps their
- * seats and groups (SPEC §4); their attributes follow the status like everyone's.
+ * seats and groups (SPEC §4); their attributes follow the status like everyone's. An expired
+ * account (closed for good, domain/expiry.h) wants nothing: a sync releases every seat, and
+ * the final expiry relies on that.
  *
  * The identity provider is reached through struct identity_ops, so the domain does not
  * depend on one client and tests can watch what a sync asks for.

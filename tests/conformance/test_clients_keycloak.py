@@ -300,6 +300,42 @@ def test_group_membership_is_idempotent(keycloak, user, group_tree):
     assert out[7]["error"]["message"] == "Group not found"
 
 
+def test_closing_a_disabled_member_as_the_final_expiry_does(keycloak, master, group_tree):
+    """The calls of a closure and of the password email (domain/expiry.c,
+    tasks/password_email.c) on a canceled customer: disabled, in a group, with a session.
+    The read shows enabled false; the delete ends the session and the memberships with the
+    user; a second delete and every later call about the user are 404."""
+    name = unique("closed")
+    d = driver(keycloak)
+    uid = d.call("kc.create", username=name, email=f"{name}@usher.test", first_name="C",
+                 last_name="D", email_verified=True)["result"]
+    pw = "pw-123-long-enough"
+    r = master.put(f"{keycloak.admin_base}/users/{uid}/reset-password", timeout=HTTP_TIMEOUT,
+                   json={"type": "password", "value": pw, "temporary": False})
+    assert r.status_code == 204
+    keycloak.login(name, pw)
+    group = group_tree["only"]
+    members = f"{keycloak.admin_base}/groups/{group}/members"
+    out = d.run(("kc.group_add", {"id": uid, "group": group}),
+                ("kc.set_enabled", {"id": uid, "enabled": False}),
+                ("kc.get", {"id": uid}))
+    assert [o["rc"] for o in out] == [OK, OK, OK]
+    assert out[2]["result"]["enabled"] is False
+    assert [m["id"] for m in master.get(members, timeout=HTTP_TIMEOUT).json()] == [uid]
+    sessions = master.get(f"{keycloak.admin_base}/users/{uid}/sessions", timeout=HTTP_TIMEOUT)
+    assert len(sessions.json()) == 1
+
+    out = d.run(("kc.delete", {"id": uid}),
+                ("kc.delete", {"id": uid}),
+                ("kc.get", {"id": uid}),
+                ("kc.user_groups", {"id": uid}))
+    assert [o["rc"] for o in out] == [OK, ENOTFOUND, ENOTFOUND, ENOTFOUND]
+    assert out[1]["error"]["status"] == 404
+    assert master.get(members, timeout=HTTP_TIMEOUT).json() == []
+    r = master.get(f"{keycloak.admin_base}/users/{uid}/sessions", timeout=HTTP_TIMEOUT)
+    assert r.status_code == 404
+
+
 def attrs(uid, desired, keys=("storage_gb",)):
     return ("kc.attrs", {"id": uid, "desired": desired, "keys": list(keys)})
 
