@@ -108,16 +108,19 @@ static void test_builtin_registration(void **state)
     assert_non_null(task_handler_find("queue_probe"));
     assert_non_null(task_handler_find("sync_user_post_checkout"));
     assert_non_null(task_handler_find("waitlist_add_member"));
-    assert_int_equal(task_periodic_count(), 3);
-    int hourly = 0, every_minute = 0, daily = 0;
+    assert_non_null(task_handler_find("expire_account"));
+    assert_int_equal(task_periodic_count(), 4);
+    int hourly = 0, every_minute = 0, daily = 0, quarterly = 0;
     for (int i = 0; i < task_periodic_count(); i++) {
         hourly += task_periodic_at(i)->interval_seconds == 3600;
         every_minute += task_periodic_at(i)->interval_seconds == 60;
         daily += task_periodic_at(i)->interval_seconds == 86400;
+        quarterly += task_periodic_at(i)->interval_seconds == 900;
     }
     assert_int_equal(hourly, 1); /* cleanup */
     assert_int_equal(every_minute, 1); /* fill_waiting_seats */
     assert_int_equal(daily, 1); /* reconcile_subscriptions */
+    assert_int_equal(quarterly, 1); /* close_expired_accounts */
 }
 
 int main(void)
