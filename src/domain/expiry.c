@@ -162,6 +162,32 @@ static int audit(struct db_conn *conn, const struct decision *d, const struct ex
     return rc;
 }
 
+/* A past-due account closed for good: Stripe would go on retrying its unpaid invoices
+ * (tasks/stale_subscription.c cancels it, in Stripe). */
+static int cancel_unpaid_subscription(struct db_conn *conn, const struct decision *d,
+                                      const struct expiry_plan *before)
+{
+    if (strcmp(before->status, "past_due"))
+        return 0;
+    const struct db_param p[] = {DB_INT(d->user_id)};
+    struct db_result *res = NULL;
+    int rc = db_query(conn,
+                      "SELECT stripe_subscription_id FROM users WHERE id = $1 "
+                      "AND stripe_subscription_id IS NOT NULL",
+                      p, 1, &res);
+    if (rc == 0 && db_result_rows(res) > 0) {
+        const char *sub_id = db_result_text(res, 0, 0);
+        json_t *args =
+            json_pack("{s:s, s:I}", "subscription_id", sub_id, "user_id", (json_int_t)d->user_id);
+        char *key = xasprintf("stale-sub:%s", sub_id);
+        rc = task_enqueue(conn, "cancel_stale_subscription", args, 0, d->now, key, NULL);
+        free(key);
+        json_decref(args);
+    }
+    db_result_free(res);
+    return rc;
+}
+
 static int decide_body(struct db_conn *conn, void *arg)
 {
     struct decision *d = arg;
@@ -180,7 +206,9 @@ static int decide_body(struct db_conn *conn, void *arg)
                      p, DB_NPARAMS(p), &changed);
     if (rc == 0 && changed == 1) {
         const struct db_param u[] = {DB_INT(d->user_id)};
-        rc = db_exec(conn, "DELETE FROM subscription_items WHERE user_id = $1", u, 1, NULL);
+        rc = cancel_unpaid_subscription(conn, d, &before);
+        if (rc == 0)
+            rc = db_exec(conn, "DELETE FROM subscription_items WHERE user_id = $1", u, 1, NULL);
         if (rc == 0)
             rc = session_delete_for_user(conn, d->user_id, &d->sessions);
         if (rc == 0)

@@ -13,7 +13,7 @@
  *
  * A returning customer whose old subscription is still past due (a recovery after a failed
  * payment) would be billed twice: that subscription is canceled in Stripe once the new one
- * is linked (the cancel_superseded_subscription task, queued in the same transaction).
+ * is linked (the cancel_stale_subscription task, queued in the same transaction).
  */
 #include "core/config.h"
 #include "core/crypto.h"
@@ -337,7 +337,7 @@ static int supersede(struct sp_ctx *c, struct db_conn *conn, int64_t user_id, co
     if (rc == 0 && db_result_rows(res) > 0) {
         const char *old = db_result_text(res, 0, 0);
         rc = sp_enqueue(
-            conn, "cancel_superseded_subscription",
+            conn, "cancel_stale_subscription",
             json_pack("{s:s, s:I}", "subscription_id", old, "user_id", (json_int_t)user_id),
             "supersede:", old, c->now);
         if (rc == 0)

@@ -65,8 +65,8 @@ int task_process_stripe_event(struct task_run *run);
 /* recovery_code.c: send_recovery_code(identifier, session_hash), queued by
  * /recovery/send-code/ (recovery_request_code). */
 int task_send_recovery_code(struct task_run *run);
-/* superseded.c: cancel_superseded_subscription(subscription_id, user_id). */
-int task_cancel_superseded_subscription(struct task_run *run);
+/* stale_subscription.c: cancel_stale_subscription(subscription_id, user_id). */
+int task_cancel_stale_subscription(struct task_run *run);
 /* reconcile.c: the daily re-read of live subscriptions from Stripe (periodic). */
 #define TASK_RECONCILE_INTERVAL_SECONDS 86400
 int task_reconcile_subscriptions(struct task_run *run);

@@ -45,8 +45,8 @@ void task_register_all(void)
          "notify_payment_failed");
     must(task_register("process_stripe_event", task_process_stripe_event), "process_stripe_event");
     must(task_register(RECOVERY_CODE_TASK, task_send_recovery_code), RECOVERY_CODE_TASK);
-    must(task_register("cancel_superseded_subscription", task_cancel_superseded_subscription),
-         "cancel_superseded_subscription");
+    must(task_register("cancel_stale_subscription", task_cancel_stale_subscription),
+         "cancel_stale_subscription");
     must(task_schedule_periodic("reconcile_subscriptions", TASK_RECONCILE_INTERVAL_SECONDS,
                                 task_reconcile_subscriptions),
          "reconcile_subscriptions");

@@ -163,10 +163,12 @@ static int run_notice(struct task_run *run, const struct notice *n)
         run->permanent = true;
         rc = USHER_EINVAL;
     } else if (u.subscription_status && !strcmp(u.subscription_status, "expired")) {
-        task_run_error(run, "%s: user %lld: the account was closed for good", n->task,
-                       (long long)user_id);
-        run->permanent = true;
-        rc = USHER_ECONFLICT;
+        /* Closed for good before the notice went out: it would offer a recovery that no
+         * longer exists. Nothing to send is not a failure. */
+        log_info("msg=\"email not sent: the account was closed for good\" task_id=%lld "
+                 "name=%s user_id=%lld",
+                 (long long)run->id, n->task, (long long)user_id);
+        rc = 0;
     } else if (paying(&u)) {
         log_info("msg=\"email not sent: the subscription is active again\" task_id=%lld "
                  "name=%s user_id=%lld",

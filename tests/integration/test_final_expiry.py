@@ -246,9 +246,16 @@ def test_late_stripe_event_does_not_reopen_a_closed_account(world, clock):
     assert world.user("late")["subscription_status"] == "expired"
     assert world.kc_user(u["keycloak_id"]) is None
 
-    # Stripe gives up on the unpaid subscription weeks later: recorded, nothing reopened.
-    _, evs = world.st.cancel_subscription(sub_id)
-    # Signed at Stripe's time as Usher's moved clock sees it.
+    # Closing a past-due account also cancels its subscription in Stripe, which would go on
+    # retrying the unpaid invoice; the deletion event that follows reopens nothing.
+    wait_for(lambda: world.tasks("cancel_stale_subscription", "done"),
+             "the unpaid subscription to be canceled in Stripe")
+    assert world.st.state.subscriptions[sub_id]["status"] == "canceled"
+    evs = [e["id"] for e in world.st.state.events.values()
+           if e["type"] == "customer.subscription.deleted"]
+    assert len(evs) == 1, evs
+    # Signed at Stripe's time as Usher's moved clock sees it (the double's own delivery was
+    # signed at the real time, which the moved clock finds a month old).
     for d in world.st.deliver(evs[0], timestamp_offset=PAST_EXPIRY):
         assert d["status"] == 200, d
     world.wait_events(evs)

@@ -203,6 +203,16 @@ def test_notice_for_a_paying_user_again_is_not_sent(db, workers, mailgun_double)
     assert sent_markers(db, tid) == []
 
 
+def test_notice_for_a_closed_account_is_not_sent(db, workers, mailgun_double):
+    """Closed for good before the notice went out: nothing to send, and not a failure."""
+    uid = add_user(db, "eve", "eve@example.test", "expired")
+    tid = insert_task(db, "notify_subscription_canceled", args=json.dumps({"user_id": uid}))
+    w = workers(mail_env(mailgun_double))
+    wait_state(db, tid, "done")
+    assert mailgun_double.messages() == []
+    assert "the account was closed for good" in w.log
+
+
 def test_password_email_goes_through_keycloak_once(db, workers, keycloak_double):
     kc = keycloak_double
     user = kc.add_user("erin", email="erin@example.test", firstName="Erin", lastName="Ek")

@@ -332,7 +332,7 @@ def test_recovery_after_a_failed_payment_cancels_the_old_subscription(world, mai
     session_id = browser.post_json(CHECKOUT, {}).json()["url"].rsplit("/", 1)[1]
     new_sub, ev = world.pay(session_id)
     world.wait_events([ev])
-    wait_for(lambda: world.tasks("cancel_superseded_subscription", "done"),
+    wait_for(lambda: world.tasks("cancel_stale_subscription", "done"),
              "the old subscription to be canceled")
     assert world.st.state.subscriptions[old_sub]["status"] == "canceled"
     assert world.st.state.subscriptions[new_sub]["status"] == "active"
