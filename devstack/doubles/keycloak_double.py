@@ -110,6 +110,10 @@ def _int_b64u(n):
     return b64u(n.to_bytes((n.bit_length() + 7) // 8, "big"))
 
 
+
+class ControlNotFound(Exception):
+    """A control-API request for something the double does not hold (answered 404)."""
+
 class SigningKey:
     def __init__(self):
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -1548,6 +1552,8 @@ class KeycloakDouble(ServedDouble):
                 with self.lock:
                     out = fn(req, body)
                     return json_response(200, copy.deepcopy(out))
+            except ControlNotFound as e:
+                return json_response(404, {"error": f"not found: {e}"})
             except (KeyError, TypeError, ValueError) as e:
                 return json_response(400, {"error": f"bad control request: {e!r}"})
         return wrapper
@@ -1596,7 +1602,7 @@ class KeycloakDouble(ServedDouble):
     def c_user_get(self, req, body):
         u = self.find_user(req.params["id"])
         if u is None:
-            raise KeyError(req.params["id"])
+            raise ControlNotFound(req.params["id"])
         return self.full_user(u)
 
     def c_group_create(self, req, body):

@@ -73,6 +73,7 @@ run_usher = integration.run_usher
 usher = integration.usher
 migrated = integration_worker.migrated
 workers = integration_worker.workers
+clock = integration_worker.clock
 webhook_receiver = pytest_plugin.webhook_receiver
 stripe_double = pytest_plugin.stripe_double
 keycloak_double = pytest_plugin.keycloak_double
@@ -142,7 +143,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun_double):
+def stack_env():
+    """Extra configuration for the stack's server and worker; a test module overrides it."""
+    return {}
+
+
+@pytest.fixture
+def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun_double,
+          stack_env):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     kc, st, mg = keycloak_double, stripe_double, mailgun_double
@@ -181,6 +189,7 @@ def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun
         "MAILGUN_API_KEY": "key-devstack",
         "MAILGUN_DOMAIN": MAILGUN_DOMAIN,
         "MAILGUN_WAITLIST_ADDRESS": "waitlist@" + MAILGUN_DOMAIN,
+        **stack_env,
     }
     rc, out, err = run_usher(["catalog", "apply", str(CATALOG)], env=env, timeout=60)
     assert rc == 0, f"usher catalog apply exited with {rc}:\n{out}\n{err}"

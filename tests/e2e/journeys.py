@@ -185,3 +185,15 @@ def log_in(page, act, site, visitor):
     act.press(page.locator("#kc-login"))
     page.wait_for_url(site.url + "/dashboard/")
     wait_for_text(page, "Hello, " + visitor["first_name"])
+
+
+def cancel_subscription(stack, username):
+    """What Stripe does when the customer cancels: the subscription ends, its event arrives."""
+    sub_id = stack.db.scalar("SELECT stripe_subscription_id FROM users WHERE username = ?",
+                             username)
+    _, events = stack.st.cancel_subscription(sub_id)
+    for d in stack.st.deliver(events[0]):
+        assert d["status"] == 200, d
+    wait_for(lambda: stack.db.scalar("SELECT subscription_status FROM users WHERE username = ?",
+                                     username) == "canceled", what="the cancellation")
+    stack.wait_task_done("notify_subscription_canceled")

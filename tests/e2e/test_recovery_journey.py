@@ -7,23 +7,12 @@ had, and find their service on the dashboard again. Screenshots in test-artifact
 import re
 
 from conftest import wait_for, wait_for_text
-from journeys import ACCOUNT_READY_TIMEOUT_MS, Mouse, log_in, set_password, sign_up
+from journeys import (ACCOUNT_READY_TIMEOUT_MS, Mouse, cancel_subscription, log_in,
+                      set_password, sign_up)
 from test_onboarding import code_from_inbox
 
 VISITOR = {"first_name": "Rory", "last_name": "Return", "username": "rory.return",
            "email": "rory@usher.test", "password": "rory-e2e-pw-1"}
-
-
-def cancel_subscription(stack, username):
-    """What Stripe does when the customer cancels: the subscription ends, its event arrives."""
-    sub_id = stack.db.scalar("SELECT stripe_subscription_id FROM users WHERE username = ?",
-                             username)
-    _, events = stack.st.cancel_subscription(sub_id)
-    for d in stack.st.deliver(events[0]):
-        assert d["status"] == 200, d
-    wait_for(lambda: stack.db.scalar("SELECT subscription_status FROM users WHERE username = ?",
-                                     username) == "canceled", what="the cancellation")
-    stack.wait_task_done("notify_subscription_canceled")
 
 
 def test_canceled_customer_recovers_and_gets_the_service_back(stack, page, shot):
