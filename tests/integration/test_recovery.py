@@ -180,6 +180,9 @@ def test_verify_outcomes(world, mailgun_double):
     assert r.status_code == 200
     assert r.json()["active"] is True
     assert r.json()["message"] == "Your account is already active. You can log in normally."
+    # ...and a re-subscription checkout for it is refused with a clear message.
+    r = second.post_json(CHECKOUT, {})
+    assert r.status_code == 409 and "cannot be restored" in r.json()["error"]
 
 
 def test_verify_after_the_final_date_says_closed(world, mailgun_double):
