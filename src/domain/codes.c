@@ -307,7 +307,8 @@ static int explain(struct db_conn *conn, int64_t id, int64_t now, enum code_outc
     return 0;
 }
 
-static int count_wrong(struct db_conn *conn, int64_t id, int64_t now, enum code_outcome *outcome)
+static int count_wrong(struct db_conn *conn, int64_t id, int64_t now, enum code_outcome *outcome,
+                       int *attempts_left)
 {
     const struct db_param p[] = {DB_INT(id), DB_INT(CODE_MAX_ATTEMPTS)};
     struct db_result *res = NULL;
@@ -319,9 +320,11 @@ static int count_wrong(struct db_conn *conn, int64_t id, int64_t now, enum code_
     if (rc != 0)
         return rc;
     bool counted = db_result_rows(res) == 1;
+    int64_t attempts = counted ? db_result_int(res, 0, 0) : CODE_MAX_ATTEMPTS;
     db_result_free(res);
     if (counted) {
         *outcome = CODE_INCORRECT;
+        *attempts_left = attempts < CODE_MAX_ATTEMPTS ? (int)(CODE_MAX_ATTEMPTS - attempts) : 0;
         return 0;
     }
     return explain(conn, id, now, outcome);
@@ -363,7 +366,7 @@ static bool digits_of(const char *in, char out[CODE_DIGITS + 1])
 }
 
 static int verify_on(struct db_conn *conn, const char *secret_key, const struct code_subject *who,
-                     const char *code, int64_t now, enum code_outcome *outcome)
+                     const char *code, int64_t now, enum code_outcome *outcome, int *attempts_left)
 {
     struct code_row row;
     bool found = false;
@@ -388,13 +391,23 @@ static int verify_on(struct db_conn *conn, const char *secret_key, const struct 
         right = crypto_equal_str(hmac, row.hmac);
     }
     wipe(digits, sizeof digits);
-    return right ? consume(conn, row.id, now, outcome) : count_wrong(conn, row.id, now, outcome);
+    return right ? consume(conn, row.id, now, outcome)
+                 : count_wrong(conn, row.id, now, outcome, attempts_left);
 }
 
 int code_verify(struct db_pool *pool, const char *secret_key, const struct code_subject *who,
                 const char *code, int64_t now, enum code_outcome *outcome)
 {
+    int attempts_left = 0;
+    return code_verify_attempts(pool, secret_key, who, code, now, outcome, &attempts_left);
+}
+
+int code_verify_attempts(struct db_pool *pool, const char *secret_key,
+                         const struct code_subject *who, const char *code, int64_t now,
+                         enum code_outcome *outcome, int *attempts_left)
+{
     *outcome = CODE_NO_CODE;
+    *attempts_left = 0;
     int rc = check_subject(secret_key, who);
     if (rc != 0)
         return rc;
@@ -404,7 +417,7 @@ int code_verify(struct db_pool *pool, const char *secret_key, const struct code_
     rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
-    rc = verify_on(conn, secret_key, who, code, now, outcome);
+    rc = verify_on(conn, secret_key, who, code, now, outcome, attempts_left);
     db_release(conn);
     return rc;
 }

@@ -102,6 +102,15 @@ const char *code_outcome_message(enum code_outcome outcome);
 int code_verify(struct db_pool *pool, const char *secret_key, const struct code_subject *who,
                 const char *code, int64_t now, enum code_outcome *outcome);
 
+/*
+ * code_verify, and *attempts_left: the wrong attempts the code still takes after this one
+ * (CODE_MAX_ATTEMPTS minus those counted, as the counting UPDATE returned them), meaningful
+ * with CODE_INCORRECT; 0 for every other outcome.
+ */
+int code_verify_attempts(struct db_pool *pool, const char *secret_key,
+                         const struct code_subject *who, const char *code, int64_t now,
+                         enum code_outcome *outcome, int *attempts_left);
+
 /* Deletes codes that expired more than CODE_RETENTION_SECONDS before now. */
 int code_purge(struct db_conn *conn, int64_t now, int64_t *deleted);
 

@@ -33,6 +33,9 @@ int web_onboarding_checkout(struct web_request *r);
 int web_onboarding_cancel(struct web_request *r);
 int web_onboarding_checkout_validate(struct web_request *r);
 int web_onboarding_checkout_session(struct web_request *r);
+/* onboarding_checkout_fields.c */
+int web_onboarding_checkout_fields(struct web_request *r);
+int web_onboarding_change_email(struct web_request *r);
 int web_onboarding_success(struct web_request *r);
 int web_onboarding_success_status(struct web_request *r);
 int web_onboarding_resend_password(struct web_request *r);

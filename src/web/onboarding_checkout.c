@@ -71,6 +71,7 @@ static int show(struct web_request *r, const json_t *state)
     const char *verified = str(state, "email_verified");
     json_object_set_new(ctx, "email", json_string(*verified ? verified : str(state, "email")));
     json_object_set_new(ctx, "email_verified", json_string(verified));
+    json_object_set_new(ctx, "email_locked", json_boolean(*verified));
     json_object_set_new(ctx, "back_to_addons", json_boolean(back_addons));
     json_object_set_new(ctx, "cycle_annual", json_boolean(!strcmp(cycle, "annual")));
     json_object_set_new(ctx, "ui_mode", json_string(embedded ? "embedded" : "hosted"));

@@ -1,9 +1,11 @@
 /*
  * onboarding_codes.c — the checkout's email verification endpoints (SPEC §2, §3):
  *
- *   POST /onboarding/checkout/send-code/    {email}        -> {"sent":true}
+ *   POST /onboarding/checkout/send-code/    {email}        -> {"sent":true, "resend_after":s}
+ *                                                             | 429 {"error", "retry_after":s}
  *   POST /onboarding/checkout/verify-code/  {email, code}  -> {"verified":true}
- *                                                             | 400 {"verified":false,"error":…}
+ *                        | 400 {"verified":false, "error":…, "attempts_left":n (after a wrong
+ *                          code: the wrong attempts it still takes, 0 once it is dead)}
  *
  * The rules live in domain/codes.c; this file maps them to HTTP. A code is bound to the
  * requesting session (its id hash), so both endpoints need the session the CSRF check
@@ -186,7 +188,8 @@ int web_onboarding_send_code(struct web_request *r)
     }
     count("sent");
     web_session_changed(r); /* the code is bound to this id: keep the session */
-    json_t *reply = json_pack("{s:b}", "sent", 1);
+    json_t *reply =
+        json_pack("{s:b, s:i}", "sent", 1, "resend_after", CODE_RESEND_COOLDOWN_SECONDS);
     web_reply_json(r, 200, reply);
     json_decref(reply);
     return 0;
@@ -210,6 +213,7 @@ static void mark_verified(struct web_request *r, const char *email)
 {
     json_t *state = web_onboarding_state(r, true);
     json_object_set_new(state, "email_verified", json_string(email));
+    json_object_set_new(state, "email", json_string(email));
     web_session_changed(r);
 }
 
@@ -228,8 +232,10 @@ int web_onboarding_verify_code(struct web_request *r)
     struct code_subject who = {
         .purpose = "signup", .email = email, .session_hash = r->session->id_hash};
     enum code_outcome outcome = CODE_NO_CODE;
-    int rc = code_verify(r->app->db, r->app->cfg->secret_key, &who,
-                         json_string_value(json_object_get(body, "code")), r->now, &outcome);
+    int attempts_left = 0;
+    int rc = code_verify_attempts(r->app->db, r->app->cfg->secret_key, &who,
+                                  json_string_value(json_object_get(body, "code")), r->now,
+                                  &outcome, &attempts_left);
     json_decref(body);
     if (rc != 0) {
         free(email);
@@ -241,7 +247,8 @@ int web_onboarding_verify_code(struct web_request *r)
         mark_verified(r, email);
         reply = json_pack("{s:b}", "verified", 1);
     } else {
-        reply = json_pack("{s:b, s:s}", "verified", 0, "error", code_outcome_message(outcome));
+        reply = json_pack("{s:b, s:s, s:i}", "verified", 0, "error", code_outcome_message(outcome),
+                          "attempts_left", attempts_left);
     }
     web_reply_json(r, outcome == CODE_VERIFIED ? 200 : 400, reply);
     json_decref(reply);

@@ -24,7 +24,7 @@ from devstack.doubles.pytest_plugin import mailgun_double  # noqa: E402,F401  (f
 
 SEND = "/onboarding/checkout/send-code/"
 VERIFY = "/onboarding/checkout/verify-code/"
-SENT = {"sent": True}
+SENT = {"sent": True, "resend_after": 60}
 VERIFIED = {"verified": True}
 MAIL_FAILED = "We couldn't send the email right now. Please try again in a minute."
 INCORRECT = "Incorrect code"
@@ -180,13 +180,14 @@ def test_resend_cooldown_and_supersession(server, mailgun_double):
     assert r.status_code == 429
     assert "wait" in r.json()["error"]
     assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert r.json()["retry_after"] == int(r.headers["Retry-After"])
     assert len(inbox(mailgun_double, "ada@example.com")) == 1
     server.advance_clock(60)
     second = sent_code(c, mailgun_double)
     assert len(inbox(mailgun_double, "ada@example.com")) == 2
     if first != second:
         r = verify(c, "ada@example.com", first)
-        assert r.json() == {"verified": False, "error": INCORRECT}
+        assert r.json() == {"verified": False, "error": INCORRECT, "attempts_left": 4}
     assert verify(c, "ada@example.com", second).json() == VERIFIED
 
 
@@ -259,7 +260,7 @@ def test_wrong_code(server, mailgun_double, db):
     code = sent_code(c, mailgun_double)
     r = verify(c, "ada@example.com", other(code))
     assert r.status_code == 400
-    assert r.json() == {"verified": False, "error": INCORRECT}
+    assert r.json() == {"verified": False, "error": INCORRECT, "attempts_left": 4}
     assert "email_verified" not in onboarding_state(db, c)
 
 
@@ -267,7 +268,7 @@ def test_no_verification_in_progress(server, mailgun_double):
     c = server.client()
     r = verify(c, "ada@example.com", "123456")
     assert r.status_code == 400
-    assert r.json() == {"verified": False, "error": NONE}
+    assert r.json() == {"verified": False, "error": NONE, "attempts_left": 0}
     # A code for another address does not count for this one.
     code = sent_code(c, mailgun_double, "bob@example.com")
     assert verify(c, "ada@example.com", code).json()["error"] == NONE
@@ -279,18 +280,19 @@ def test_expired_code(server, mailgun_double):
     server.advance_clock(601)
     r = verify(c, "ada@example.com", code)
     assert r.status_code == 400
-    assert r.json() == {"verified": False, "error": EXPIRED}
+    assert r.json() == {"verified": False, "error": EXPIRED, "attempts_left": 0}
 
 
 def test_exhausted_code(server, mailgun_double):
     c = server.client()
     code = sent_code(c, mailgun_double)
-    for _ in range(5):
-        assert verify(c, "ada@example.com", other(code)).json()["error"] == INCORRECT
+    for left in (4, 3, 2, 1, 0):
+        assert verify(c, "ada@example.com", other(code)).json() == {
+            "verified": False, "error": INCORRECT, "attempts_left": left}
     for attempt in (other(code), code):
         r = verify(c, "ada@example.com", attempt)
         assert r.status_code == 400
-        assert r.json() == {"verified": False, "error": TOO_MANY}
+        assert r.json() == {"verified": False, "error": TOO_MANY, "attempts_left": 0}
 
 
 def test_code_is_single_use(server, mailgun_double):
@@ -299,7 +301,7 @@ def test_code_is_single_use(server, mailgun_double):
     assert verify(c, "ada@example.com", code).json() == VERIFIED
     r = verify(c, "ada@example.com", code)
     assert r.status_code == 400
-    assert r.json() == {"verified": False, "error": NONE}
+    assert r.json() == {"verified": False, "error": NONE, "attempts_left": 0}
 
 
 def test_code_is_bound_to_the_session(server, mailgun_double, db):
@@ -307,7 +309,7 @@ def test_code_is_bound_to_the_session(server, mailgun_double, db):
     code = sent_code(alice, mailgun_double)
     mallory = server.client()
     r = verify(mallory, "ada@example.com", code)
-    assert r.json() == {"verified": False, "error": NONE}
+    assert r.json() == {"verified": False, "error": NONE, "attempts_left": 0}
     assert "email_verified" not in onboarding_state(db, mallory)
     assert verify(alice, "ada@example.com", code).json() == VERIFIED
 
@@ -321,9 +323,12 @@ def test_fifty_parallel_wrong_guesses_evaluate_five(busy_server, mailgun_double,
     errors = [r.json()["error"] for r in replies]
     assert errors.count(INCORRECT) == 5, errors
     assert errors.count(TOO_MANY) == 45, errors
+    left = sorted(r.json()["attempts_left"] for r in replies if r.json()["error"] == INCORRECT)
+    assert left == [0, 1, 2, 3, 4], left
     assert db.scalar("SELECT attempts FROM verification_codes") == 5
     # Dead even for the right digits.
-    assert verify(c, "ada@example.com", code).json() == {"verified": False, "error": TOO_MANY}
+    assert verify(c, "ada@example.com", code).json() == {
+        "verified": False, "error": TOO_MANY, "attempts_left": 0}
 
 
 def test_sixteen_parallel_right_submissions_verify_once(busy_server, mailgun_double, db):
@@ -333,7 +338,7 @@ def test_sixteen_parallel_right_submissions_verify_once(busy_server, mailgun_dou
                              {"email": "ada@example.com", "code": code}, 16, db)
     bodies = [r.json() for r in replies]
     assert bodies.count(VERIFIED) == 1, bodies
-    assert bodies.count({"verified": False, "error": NONE}) == 15, bodies
+    assert bodies.count({"verified": False, "error": NONE, "attempts_left": 0}) == 15, bodies
     assert onboarding_state(db, c)["email_verified"] == "ada@example.com"
 
 
@@ -351,7 +356,7 @@ def test_mailgun_down_invalidates_the_code(server, mailgun_double, db):
     rows = db.dict_rows("SELECT superseded, consumed_at FROM verification_codes")
     assert len(rows) == 1 and rows[0]["superseded"] in (1, True)
     # Nothing usable is left: whatever digits are tried, no verification is in progress.
-    assert verify(c, "ada@example.com", "123456").json() == {"verified": False, "error": NONE}
+    assert verify(c, "ada@example.com", "123456").json() == {"verified": False, "error": NONE, "attempts_left": 0}
     # Asking again after a minute works.
     server.advance_clock(60)
     code = sent_code(c, mailgun_double)

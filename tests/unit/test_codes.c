@@ -251,6 +251,26 @@ static void test_five_wrong_attempts_kill_the_code(void **state)
     assert_int_equal(attempts_of(c.id), CODE_MAX_ATTEMPTS);
 }
 
+static void test_attempts_left_counts_down(void **state)
+{
+    (void)state;
+    struct code_issued c = issue_at(ada(S1), IP, T0);
+    char bad[CODE_DIGITS + 1];
+    wrong_code(c.code, bad);
+    for (int i = 1; i <= CODE_MAX_ATTEMPTS; i++) {
+        enum code_outcome o;
+        int left = -1;
+        assert_int_equal(code_verify_attempts(pool, KEY, ada(S1), bad, T0 + i, &o, &left), 0);
+        assert_int_equal(o, CODE_INCORRECT);
+        assert_int_equal(left, CODE_MAX_ATTEMPTS - i);
+    }
+    enum code_outcome o;
+    int left = -1;
+    assert_int_equal(code_verify_attempts(pool, KEY, ada(S1), c.code, T0 + 9, &o, &left), 0);
+    assert_int_equal(o, CODE_TOO_MANY);
+    assert_int_equal(left, 0);
+}
+
 static void test_right_code_after_four_wrong(void **state)
 {
     (void)state;
@@ -567,6 +587,7 @@ static const struct CMUnitTest tests[] = {
     T(test_white_space_around_the_code_is_ignored),
     T(test_expiry),
     T(test_five_wrong_attempts_kill_the_code),
+    T(test_attempts_left_counts_down),
     T(test_right_code_after_four_wrong),
     T(test_malformed_codes_count_as_wrong),
     T(test_no_code_in_progress),
