@@ -68,6 +68,48 @@ document.addEventListener("DOMContentLoaded", function () {
   usherShowCyclePrices(form);
 });
 
+// Helpers shared by the checkout (step 4) and the recovery page.
+
+// Shows text (or nothing) as the error of input: in #<input id>-error, which the input's
+// aria-describedby names, with aria-invalid set while there is one.
+function usherFieldError(input, text) {
+  const error = document.getElementById(input.id + "-error");
+  if (error) { error.textContent = text || ""; error.hidden = !text; }
+  if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+}
+
+// A resend button that waits: disabled and labelled label(seconds left) until the server's
+// limit has passed, then enabled as doneLabel.
+function usherCountdown(button, seconds, label, doneLabel) {
+  usherCountdownStop(button, null);
+  let left = Math.max(1, Math.ceil(Number(seconds) || 0));
+  button.disabled = true;
+  button.textContent = label(left);
+  button.usherTimer = window.setInterval(function () {
+    left -= 1;
+    if (left > 0) button.textContent = label(left);
+    else usherCountdownStop(button, doneLabel);
+  }, 1000);
+}
+
+function usherCountdownStop(button, doneLabel) {
+  if (button.usherTimer) window.clearInterval(button.usherTimer);
+  button.usherTimer = null;
+  if (doneLabel === null) return;
+  button.disabled = false;
+  button.textContent = doneLabel;
+}
+
+// A one-time-code input: keeps digits only (so "123 456" or "123-456" pasted works) and
+// calls complete() once it holds 6 of them.
+function usherCodeInput(input, complete) {
+  input.addEventListener("input", function () {
+    const digits = input.value.replace(/\D/g, "").slice(0, 6);
+    if (digits !== input.value) input.value = digits;
+    if (digits.length === 6) complete();
+  });
+}
+
 // Email verification for the checkout (step 4): thin wrappers over the JSON endpoints.
 // Each resolves to {ok, status, data}; data.error holds the message to show when !ok.
 function usherSendCode(email) {
@@ -78,9 +120,20 @@ function usherVerifyCode(email, code) {
   return usherPostJson("/onboarding/checkout/verify-code/", { email: email, code: code });
 }
 
-// Onboarding step 4: validate → send code → verify → checkout session → Stripe. Errors go to
-// the role="alert" line (#checkout-status) and next to their field; progress to #checkout-progress.
+// Onboarding step 4: validate → send code → verify → checkout session → Stripe. Errors go
+// next to their field (aria-invalid, aria-describedby) and to the role="alert" line
+// (#checkout-status); progress to #checkout-progress. Enter in the email field sends the
+// code, Enter in the code field (or its sixth digit) verifies it. The typed fields are kept
+// in the session (/onboarding/checkout/fields/) so that a reload or Back shows them again.
+// The words shown come from the page's <template id="checkout-messages">.
 function usherCheckout(form) {
+  const messages = document.getElementById("checkout-messages");
+  function msg(key, values) {
+    const node = messages && messages.content.querySelector('[data-msg="' + key + '"]');
+    let text = node ? node.textContent.trim() : "";
+    Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(values[k]); });
+    return text;
+  }
   const status = document.getElementById("checkout-status");
   const progress = document.getElementById("checkout-progress");
   const fields = {
@@ -88,109 +141,214 @@ function usherCheckout(form) {
     username: form.elements.username,
     email: form.elements.email,
   };
+  const order = ["last_name", "username", "email"]; // the page's order, for focus
   const code = form.elements.code;
+  const codeGroup = document.getElementById("checkout-code-group");
   const sendButton = document.getElementById("checkout-send-code");
   const verifyButton = document.getElementById("checkout-verify");
   const payButton = document.getElementById("checkout-pay");
+  const verifiedNote = document.getElementById("checkout-email-verified");
+  const changeButton = document.getElementById("checkout-change-email");
   // The server remembers a verified address for this browser session (e.g. back from Stripe).
   let verifiedEmail = form.dataset.verifiedEmail || null;
-  if (verifiedEmail !== null && fields.email.value.trim().toLowerCase() !== verifiedEmail) verifiedEmail = null;
+  let codeRequested = false;
+  let verifying = false; // a code is single use: never send the same one twice
 
   function say(text) { progress.textContent = text || ""; status.textContent = ""; }
-  function fail(text) { progress.textContent = ""; status.textContent = text || "Something went wrong. Please try again."; }
+  function fail(text) { progress.textContent = ""; status.textContent = text || msg("failed"); }
   function clearErrors() {
-    Object.keys(fields).forEach(function (name) {
-      const input = fields[name];
-      const error = document.getElementById(input.id + "-error");
-      input.removeAttribute("aria-invalid");
-      if (error) { error.textContent = ""; error.hidden = true; }
-    });
+    order.forEach(function (name) { usherFieldError(fields[name]); });
+    usherFieldError(code);
   }
-  // Marks fields from {field: message}; returns the first message.
+  // Marks fields from {field: message} (and "code"); focus goes to the first invalid field
+  // in the page's order. Returns its message.
   function showErrors(errors) {
     let first = null;
-    Object.keys(errors || {}).forEach(function (name) {
-      const input = fields[name];
-      if (!input) return;
-      const error = document.getElementById(input.id + "-error");
-      input.setAttribute("aria-invalid", "true");
-      if (error) { error.textContent = errors[name]; error.hidden = false; }
-      if (!first) { first = errors[name]; input.focus(); }
+    order.concat(["code"]).forEach(function (name) {
+      const text = errors && errors[name];
+      const input = name === "code" ? code : fields[name];
+      if (!text) return;
+      usherFieldError(input, text);
+      if (!first) { first = text; input.focus(); }
     });
     return first;
   }
   function required(names) {
     const errors = {};
     names.forEach(function (name) {
-      if (!fields[name].value.trim()) errors[name] = "This field is required.";
+      if (!fields[name].value.trim()) errors[name] = msg("required");
     });
     return errors;
   }
-  async function busy(button, work) {
-    button.disabled = true;
-    try { await work(); } catch (e) { fail("Network error. Please try again."); } finally { button.disabled = false; }
+  function failOn(errors) {
+    const first = showErrors(errors);
+    fail(first);
+    return !!first;
+  }
+  async function guarded(work) {
+    try { await work(); } catch (e) { fail(msg("network")); }
   }
 
-  fields.email.addEventListener("input", function () {
-    if (verifiedEmail !== null && fields.email.value.trim().toLowerCase() !== verifiedEmail) {
-      verifiedEmail = null;
-      say("");
-    }
+  // Keeping what was typed, one field at a time (never the code).
+  function keep(names) {
+    const body = {};
+    names.forEach(function (name) { body[name] = fields[name].value; });
+    usherPostJson("/onboarding/checkout/fields/", body).catch(function () {});
+  }
+  order.forEach(function (name) {
+    fields[name].addEventListener("change", function () { keep([name]); });
   });
 
-  sendButton.addEventListener("click", function () {
-    busy(sendButton, async function () {
-      clearErrors();
-      const missing = required(["username", "email"]);
-      if (Object.keys(missing).length) { fail(showErrors(missing)); return; }
-      say("Checking your details…");
+  function lock(email) {
+    verifiedEmail = email;
+    fields.email.readOnly = true;
+    sendButton.hidden = true;
+    usherCountdownStop(sendButton, null);
+    verifiedNote.hidden = false;
+    codeGroup.hidden = true;
+    code.value = "";
+  }
+  function unlock() {
+    verifiedEmail = null;
+    codeRequested = false;
+    fields.email.readOnly = false;
+    verifiedNote.hidden = true;
+    codeGroup.hidden = false;
+    sendButton.hidden = false;
+    usherCountdownStop(sendButton, msg("send"));
+  }
+
+  async function sendCode() {
+    if (verifiedEmail !== null || sendButton.disabled) return;
+    clearErrors();
+    if (failOn(required(["username", "email"]))) return;
+    sendButton.disabled = true;
+    try {
+      keep(order);
+      say(msg("checking"));
       const check = await usherPostJson("/onboarding/checkout/validate/", {
         email: fields.email.value, username: fields.username.value });
-      if (!check.ok) { fail(check.data.error); return; }
-      if (!check.data.valid) { fail(showErrors(check.data.errors)); return; }
+      if (!check.ok) { sendButton.disabled = false; fail(check.data.error); return; }
+      if (!check.data.valid) { sendButton.disabled = false; failOn(check.data.errors); return; }
+      say(msg("sending"));
       const sent = await usherSendCode(fields.email.value);
-      if (!sent.ok) {
-        fail(sent.data.errors ? showErrors(sent.data.errors) : sent.data.error);
+      if (sent.ok) {
+        codeRequested = true;
+        usherCountdown(sendButton, sent.data.resend_after || 60,
+                       function (n) { return msg("resend_in", { n: n }); }, msg("resend"));
+        say(msg("sent", { email: fields.email.value.trim() }));
+        code.focus();
         return;
       }
-      say("We sent a 6-digit code to " + fields.email.value.trim() + ". Enter it below.");
-      code.focus();
-    });
-  });
-
-  verifyButton.addEventListener("click", function () {
-    busy(verifyButton, async function () {
-      clearErrors();
-      if (!/^\d{6}$/.test(code.value.trim())) { fail("Enter the 6-digit code from the email."); code.focus(); return; }
-      const result = await usherVerifyCode(fields.email.value, code.value.trim());
-      if (result.ok && result.data.verified) {
-        verifiedEmail = fields.email.value.trim().toLowerCase();
-        say("Email verified. You can continue to payment.");
-        payButton.focus();
+      if (sent.status === 429 && sent.data.retry_after) {
+        codeRequested = true;
+        usherCountdown(sendButton, sent.data.retry_after,
+                       function (n) { return msg("resend_in", { n: n }); }, msg("resend"));
       } else {
-        fail(result.data.error);
-        code.focus();
+        sendButton.disabled = false;
       }
-    });
-  });
+      if (sent.data.errors) failOn(sent.data.errors);
+      else failOn({ email: sent.data.error || msg("failed") });
+    } catch (e) {
+      sendButton.disabled = false;
+      fail(msg("network"));
+    }
+  }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    busy(payButton, async function () {
-      clearErrors();
-      const missing = required(["last_name", "username", "email"]);
-      if (Object.keys(missing).length) { fail(showErrors(missing)); return; }
-      if (verifiedEmail === null) { fail("Please verify your email address first."); code.focus(); return; }
-      say("Preparing your payment…");
+  async function verify() {
+    if (verifying || verifiedEmail !== null) return;
+    usherFieldError(code);
+    const digits = code.value.replace(/\D/g, "");
+    if (!/^\d{6}$/.test(digits)) { failOn({ code: msg("code_format") }); return; }
+    verifying = true;
+    verifyButton.disabled = true;
+    try {
+      say(msg("code_checking"));
+      const result = await usherVerifyCode(fields.email.value, digits);
+      if (result.ok && result.data.verified) {
+        lock(fields.email.value.trim().toLowerCase());
+        say(msg("verified"));
+        const missing = order.filter(function (name) { return !fields[name].value.trim(); });
+        (missing.length ? fields[missing[0]] : payButton).focus();
+        return;
+      }
+      let text = result.data.error || msg("failed");
+      if (typeof result.data.attempts_left === "number" && /Incorrect/i.test(result.data.error || "")) {
+        const n = result.data.attempts_left;
+        text = msg(n === 1 ? "attempt_left" : n === 0 ? "no_attempts_left" : "attempts_left",
+                   { error: result.data.error, n: n });
+      }
+      failOn({ code: text });
+      code.select();
+    } catch (e) {
+      fail(msg("network"));
+    } finally {
+      verifying = false;
+      verifyButton.disabled = false;
+    }
+  }
+
+  async function changeEmail() {
+    changeButton.disabled = true;
+    await guarded(async function () {
+      const result = await usherPostJson("/onboarding/checkout/change-email/", {});
+      if (!result.ok) { fail(result.data.error); return; }
+      unlock();
+      say(msg("unlocked"));
+      fields.email.focus();
+      fields.email.select();
+    });
+    changeButton.disabled = false;
+  }
+
+  async function pay() {
+    if (payButton.disabled) return;
+    clearErrors();
+    if (failOn(required(order))) return;
+    if (verifiedEmail === null || fields.email.value.trim().toLowerCase() !== verifiedEmail) {
+      failOn(codeRequested ? { code: msg("verify_first") } : { email: msg("verify_first") });
+      return;
+    }
+    payButton.disabled = true;
+    try {
+      keep(order);
+      say(msg("preparing"));
       const result = await usherPostJson("/onboarding/checkout/session/", {
         email: fields.email.value, last_name: fields.last_name.value, username: fields.username.value });
       if (!result.ok) {
-        fail(result.data.errors ? showErrors(result.data.errors) || result.data.error : result.data.error);
+        if (!(result.data.errors && failOn(result.data.errors))) fail(result.data.error);
         return;
       }
       if (!usherFollowCheckout(result.data, form.dataset.publishableKey, status,
                                form.closest(".checkout-layout"))) fail();
-    });
+    } catch (e) {
+      fail(msg("network"));
+    } finally {
+      payButton.disabled = false;
+    }
+  }
+
+  if (verifiedEmail !== null && fields.email.value.trim().toLowerCase() !== verifiedEmail) unlock();
+  sendButton.addEventListener("click", sendCode);
+  verifyButton.addEventListener("click", verify);
+  changeButton.addEventListener("click", changeEmail);
+  usherCodeInput(code, verify);
+  // Enter: in the email field it sends the code, in the code field it verifies it; in the
+  // other fields it pays once the address is verified, and otherwise sends the code (or
+  // verifies the one asked for). Only the button itself submits the form to pay.
+  form.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.isComposing || event.target.tagName !== "INPUT") return;
+    event.preventDefault();
+    const target = event.target;
+    if (target === code) verify();
+    else if (target === fields.email && verifiedEmail === null) sendCode();
+    else if (verifiedEmail !== null) pay();
+    else if (codeRequested) { code.focus(); if (code.value) verify(); }
+    else sendCode();
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    pay();
   });
 }
 
@@ -294,38 +452,18 @@ function usherRecovery(form) {
     active: document.getElementById("recovery-active"),
     closed: document.getElementById("recovery-closed"),
   };
-  const fieldErrors = {
-    identifier: document.getElementById("recovery-identifier-error"),
-    code: document.getElementById("recovery-code-error"),
-  };
   let codeRequested = false;
   let verified = false; // a code is single use: never send the same one twice
-  let resendTimer = null;
 
   function say(text) { progress.textContent = text || ""; status.textContent = ""; }
-  function fieldError(name, text) {
-    const input = name === "code" ? code : identifier;
-    fieldErrors[name].textContent = text || "";
-    fieldErrors[name].hidden = !text;
-    if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
-  }
+  function fieldError(name, text) { usherFieldError(name === "code" ? code : identifier, text); }
   function fail(name, text) {
     progress.textContent = "";
     status.textContent = text || "Something went wrong. Please try again.";
     if (name) { fieldError(name, text); (name === "code" ? code : identifier).focus(); }
   }
   function countdown(seconds) {
-    window.clearInterval(resendTimer);
-    let left = seconds;
-    sendButton.disabled = true;
-    sendButton.textContent = "Resend in " + left + " s";
-    resendTimer = window.setInterval(function () {
-      left -= 1;
-      if (left > 0) { sendButton.textContent = "Resend in " + left + " s"; return; }
-      window.clearInterval(resendTimer);
-      sendButton.disabled = false;
-      sendButton.textContent = "Resend code";
-    }, 1000);
+    usherCountdown(sendButton, seconds, function (n) { return "Resend in " + n + " s"; }, "Resend code");
   }
   function show(kind) {
     Object.keys(outcomes).forEach(function (k) { outcomes[k].hidden = k !== kind; });
@@ -377,16 +515,16 @@ function usherRecovery(form) {
   async function verify() {
     if (verified || verifyButton.disabled) return;
     fieldError("code", "");
-    if (!/^[0-9]{6}$/.test(code.value.trim())) { fail("code", "Enter the 6-digit code from the email."); return; }
+    if (!/^[0-9]{6}$/.test(code.value.replace(/\D/g, ""))) { fail("code", "Enter the 6-digit code from the email."); return; }
     verifyButton.disabled = true;
     say("Checking…");
     try {
-      const result = await usherPostJson("/recovery/verify-code/", { identifier: identifier.value, code: code.value.trim() });
+      const result = await usherPostJson("/recovery/verify-code/", { identifier: identifier.value, code: code.value.replace(/\D/g, "") });
       if (!result.ok) { fail("code", result.data.error); return; }
       verified = true;
       say("");
       // Done with codes: the form stays for reference, its controls step aside.
-      window.clearInterval(resendTimer);
+      usherCountdownStop(sendButton, null);
       identifier.readOnly = true;
       code.readOnly = true;
       sendButton.hidden = true;
@@ -410,9 +548,7 @@ function usherRecovery(form) {
     event.preventDefault();
     if (codeRequested || code.value.trim()) verify(); else sendCode();
   });
-  code.addEventListener("input", function () {
-    if (/^[0-9]{6}$/.test(code.value.trim())) verify();
-  });
+  usherCodeInput(code, verify);
 
   const resubscribe = document.getElementById("recovery-resubscribe");
   const checkoutStatus = document.getElementById("recovery-checkout-status");
