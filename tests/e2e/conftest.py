@@ -195,7 +195,11 @@ def stack(usher, workers, run_usher, db, keycloak_double, stripe_double, mailgun
     assert rc == 0, f"usher catalog apply exited with {rc}:\n{out}\n{err}"
     server = usher(env)
     worker = workers(env)
-    yield Stack(env, server, worker, db, kc, st, mg)
+    browser_helpers.USHER_SITES.append(url)  # shot() runs axe on these pages only
+    try:
+        yield Stack(env, server, worker, db, kc, st, mg)
+    finally:
+        browser_helpers.USHER_SITES.remove(url)
     # Both must exit 0 on SIGTERM: under ASan+UBSan a leak or a runtime error found on the
     # way changes the exit status (ASAN_OPTIONS/UBSAN_OPTIONS exitcode in scripts/test).
     worker.stop()

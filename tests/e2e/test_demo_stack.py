@@ -21,7 +21,8 @@ import time
 import pytest
 import requests
 
-from conftest import REPO, STEP_TIMEOUT_MS, free_port, integration, wait_for, wait_for_text
+from conftest import (REPO, STEP_TIMEOUT_MS, browser_helpers, free_port, integration, wait_for,
+                      wait_for_text)
 from journeys import Keyboard, Touch, log_in, set_password, sign_up
 
 PHONE = {"width": 390, "height": 844}
@@ -64,8 +65,11 @@ def demo(tmp_path, usher_bin):
 
     try:
         wait_for(healthy, timeout=60, what="devstack/run to serve /health/")
+        browser_helpers.USHER_SITES.append(url)  # shots run axe on Usher's pages
         yield stack
     finally:
+        if url in browser_helpers.USHER_SITES:
+            browser_helpers.USHER_SITES.remove(url)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
