@@ -317,6 +317,8 @@ static void load_brand(struct usher_config *cfg, const struct source *src,
 {
     cfg->site_name = string_or(src, "SITE_NAME", "Usher");
     cfg->support_email = string_or(src, "SUPPORT_EMAIL", "");
+    cfg->terms_url = optional_url(src, "TERMS_URL", "", p);
+    cfg->privacy_url = optional_url(src, "PRIVACY_URL", "", p);
     /* Usher's own "you are logged out" page: under the base URL, so an identity provider
      * client whose redirect URIs are `<base>/` plus a wildcard accepts it after a logout. */
     size_t base_len = strlen(cfg->public_base_url);
@@ -421,6 +423,8 @@ void config_cleanup(struct usher_config *cfg)
         &cfg->prometheus_metrics_api_key,
         &cfg->site_name,
         &cfg->support_email,
+        &cfg->terms_url,
+        &cfg->privacy_url,
         &cfg->logout_redirect_url,
         &cfg->brand_color,
         &cfg->logo_url,

@@ -64,6 +64,8 @@ struct usher_config {
 
     char *site_name;
     char *support_email;
+    char *terms_url; /* TERMS_URL, PRIVACY_URL: optional http(s) URLs; "" when unset */
+    char *privacy_url;
     char *logout_redirect_url;
     char *brand_color;
     char *logo_url;

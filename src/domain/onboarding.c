@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 bool onboarding_cycle_valid(const char *cycle)
 {
@@ -385,6 +386,40 @@ int onboarding_order_total(const json_t *lines, int64_t *total, const char **cur
     }
     *total = sum;
     return 0;
+}
+
+static int days_in_month(int year, int month0)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month0 == 1 && leap ? 29 : days[month0];
+}
+
+int64_t onboarding_renews_at(int64_t now, const char *cycle)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return now;
+    int year = tm.tm_year + 1900;
+    int month0 = tm.tm_mon;
+    if (cycle && !strcmp(cycle, "annual")) {
+        year++;
+    } else if (++month0 == 12) {
+        month0 = 0;
+        year++;
+    }
+    int dim = days_in_month(year, month0);
+    int64_t day = tm.tm_mday > dim ? dim : tm.tm_mday;
+    /* Days since 1970-01-01 of year-month-day (civil calendar, proleptic Gregorian). */
+    int64_t y = month0 < 2 ? year - 1 : year;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = (month0 + 10) % 12; /* March = 0 */
+    int64_t doy = (153 * mp + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    return days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
 }
 
 /* Appends slug's line at its price for cycle; *error when the product or price is gone. */

@@ -66,6 +66,13 @@ int onboarding_check(struct db_pool *pool, const struct onboarding_choice *c, ch
 int onboarding_order_total(const json_t *lines, int64_t *total, const char **currency);
 
 /*
+ * When an order placed at now (Unix seconds) renews: the same UTC time one calendar month
+ * ("monthly") or one year ("annual") later, the day clamped to the month's last day as Stripe
+ * anchors it (31 January → 28/29 February; 29 February → 28 February). Pure.
+ */
+int64_t onboarding_renews_at(int64_t now, const char *cycle);
+
+/*
  * The order for a choice onboarding_check accepted: *out (caller owns) is
  *   {cycle, lines: [{slug, name, amount, currency, stripe_price_id, label}, …],
  *    total, currency, total_label}

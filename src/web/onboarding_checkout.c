@@ -10,9 +10,11 @@
  * onboarding_order), never taken from the session, so a catalog that changed since the choice
  * shows as a refusal with the way back to the plan step instead of a stale price. The
  * browser side (static/usher.js) drives validate → send code → verify → checkout session →
- * Stripe; Stripe.js is loaded only in embedded mode, as the CSP allows.
+ * Stripe; Stripe.js is loaded only in embedded mode, as the CSP allows. The summary's
+ * renewal note gets charged_today ("$12.00") and renews_on ("15 February 2027").
  */
 #include "core/config.h"
+#include "core/human_format.h"
 #include "domain/onboarding.h"
 #include "domain/onboarding_cache.h"
 #include "web/app.h"
@@ -38,6 +40,19 @@ static int back_to_addons(struct web_request *r, const char *plan, bool *addons)
     *addons = json_array_size(storage) > 0;
     json_decref(storage);
     return rc;
+}
+
+/* What the renewal note (templates/partials/renewal_note.mustache) says: the amount charged
+ * today and the day the subscription renews (today + one month or one year). */
+static void set_renewal(json_t *ctx, const json_t *order, const char *cycle, int64_t now)
+{
+    char money[FORMAT_PRICE_MAX];
+    char day[FORMAT_DATE_MAX];
+    format_money(json_integer_value(json_object_get(order, "total")),
+                 json_string_value(json_object_get(order, "currency")), money, sizeof money);
+    format_long_date(onboarding_renews_at(now, cycle), day, sizeof day);
+    json_object_set_new(ctx, "charged_today", json_string(money));
+    json_object_set_new(ctx, "renews_on", json_string(day));
 }
 
 static int show(struct web_request *r, const json_t *state)
@@ -84,6 +99,7 @@ static int show(struct web_request *r, const json_t *state)
     } else {
         json_object_set(ctx, "lines", json_object_get(order, "lines"));
         json_object_set(ctx, "total_label", json_object_get(order, "total_label"));
+        set_renewal(ctx, order, cycle, r->now);
     }
     web_reply_page(r, status, "onboarding_checkout", ctx);
     json_decref(ctx);

@@ -8,7 +8,8 @@
 
 #include <jansson.h>
 
-/* A new object (caller owns) with site{name, logo_url, brand_color, support_email}, title,
+/* A new object (caller owns) with site{name, logo_url, brand_color, support_email,
+ * terms_url, privacy_url} ("" when unset), title,
  * csrf_token (when the request has a session) and request_id. */
 json_t *web_page_context(struct web_request *r, const char *title);
 

@@ -120,6 +120,20 @@ static void test_total_refuses(void **state)
     json_decref(malformed);
 }
 
+static void test_renews_at(void **state)
+{
+    (void)state;
+    /* 2027-01-15 12:00:00 UTC */
+    assert_int_equal(onboarding_renews_at(1800014400, "monthly"), 1800014400 + 31 * 86400);
+    assert_int_equal(onboarding_renews_at(1800014400, "annual"), 1800014400 + 365 * 86400);
+    /* 2027-01-31 00:00:00 UTC → 2027-02-28; 2028-01-31 → 2028-02-29 (leap) */
+    assert_int_equal(onboarding_renews_at(1801353600, "monthly"), 1801353600 + 28 * 86400);
+    assert_int_equal(onboarding_renews_at(1832889600, "monthly"), 1832889600 + 29 * 86400);
+    /* 2028-02-29 → 2029-02-28; 2027-12-16 → 2028-01-16 */
+    assert_int_equal(onboarding_renews_at(1835395200, "annual"), 1835395200 + 365 * 86400);
+    assert_int_equal(onboarding_renews_at(1828915200, "monthly"), 1828915200 + 31 * 86400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_username_rejects),
         cmocka_unit_test(test_total_sums_one_currency),
         cmocka_unit_test(test_total_refuses),
+        cmocka_unit_test(test_renews_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
