@@ -63,6 +63,7 @@ static const char pending_cards_sql[] =
     "WHERE a.user_id = si.user_id AND a.product_id = p.id AND a.state = 'active') "
     "ORDER BY p.page, p.display_order, p.name";
 
+/* Standalone products, add-ons included: a paid add-on with its own address gets its card. */
 static const char standalone_cards_sql[] =
     "SELECT DISTINCT COALESCE(NULLIF(p.dashboard_name, ''), p.name), '', "
     "p.standalone_url, "
@@ -70,7 +71,7 @@ static const char standalone_cards_sql[] =
     "p.page, p.display_order, p.name "
     "FROM subscription_items si JOIN users u ON u.id = si.user_id "
     "JOIN products p ON p.id = si.product_id "
-    "WHERE si.user_id = $1 AND NOT p.requires_instance AND NOT p.is_addon "
+    "WHERE si.user_id = $1 AND NOT p.requires_instance "
     "AND p.standalone_url IS NOT NULL AND p.standalone_url <> '' "
     "AND u.subscription_status IN ('active', 'trialing', 'past_due') "
     "ORDER BY p.page, p.display_order, p.name";

@@ -2,8 +2,10 @@
  * dashboard.h — the service cards of a user's dashboard (SPEC §6).
  *
  * Cards, in product order: each instance the user holds a seat on (administrators: every
- * active instance), then each subscribed standalone, non-add-on product that has a
- * standalone_url (the URL's host as the instance name). A product paid for whose seat or
+ * active instance; add-ons with instances included), then each subscribed standalone product
+ * or paid add-on that has a standalone_url (the URL's host as the instance name). The
+ * instance name is for administrators; customers read the product's dashboard name and
+ * description. A product paid for whose seat or
  * groups are not granted yet gets a card with ready false (and no url until it has a seat),
  * so the dashboard says "being set up" instead of linking to a service that would refuse the
  * login. A card is a JSON object: {product, instance, url, description, icon, ready}.

@@ -1,7 +1,7 @@
 /*
- * account_actions.c — the dashboard menu's actions (SPEC §6): change password (Keycloak's
- * UPDATE_PASSWORD email, one per minute per user) and manage subscription (a Stripe Billing
- * Portal session).
+ * account_actions.c — the dashboard menu's actions (SPEC §6): change password (GET asks for
+ * confirmation, POST sends Keycloak's UPDATE_PASSWORD email, one per minute per user) and manage
+ * subscription (a Stripe Billing Portal session).
  */
 #include "core/config.h"
 #include "core/err.h"
@@ -12,12 +12,14 @@
 #include "integrations/keycloak_admin.h"
 #include "integrations/stripe_client.h"
 #include "web/app.h"
+#include "web/dashboard.h"
 #include "web/handlers.h"
 #include "web/pages.h"
 #include "web/response.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PASSWORD_EMAIL_WINDOW_SECONDS 60
 #define PASSWORD_EMAIL_LIFESPAN_SECONDS 3600
@@ -32,9 +34,22 @@ static void message_page(struct web_request *r, int status, const char *title, c
     json_decref(ctx);
 }
 
+/* GET: "Change password?" with the button that sends the mail, so a stray click on the menu
+ * never mails anyone. */
+static void confirm_page(struct web_request *r)
+{
+    json_t *ctx = web_dashboard_context(r, "Change password", "password");
+    web_reply_page(r, 200, "change_password", ctx);
+    json_decref(ctx);
+}
+
 int web_reset_password(struct web_request *r)
 {
     const struct usher_config *cfg = r->app->cfg;
+    if (strcmp(r->method, "POST")) {
+        confirm_page(r);
+        return 0;
+    }
     if (!r->app->kc || !r->user->keycloak_id) {
         message_page(r, 503, "Change password",
                      "Changing your password is not available right now. Please try again later.");

@@ -1,8 +1,15 @@
 /*
  * dashboard.c — /dashboard/ and /dashboard/account/ (SPEC §6).
+ *
+ * Both pages share the menu (templates/partials/dashboard_menu.mustache): menu.<page> marks
+ * the current entry (aria-current), has_customer shows "Manage subscription" only to a user
+ * Stripe knows. The subscription status reaches the templates as a flag, status.<word>, so
+ * the customer reads "Payment overdue" and never Stripe's "past_due". Money and dates go
+ * through core/human_format.h, as everywhere else customers read them.
  */
-#include "core/clock.h"
-#include "core/config.h"
+#include "web/dashboard.h"
+
+#include "core/human_format.h"
 #include "domain/dashboard.h"
 #include "domain/users.h"
 #include "web/app.h"
@@ -10,26 +17,50 @@
 #include "web/pages.h"
 #include "web/response.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-static json_t *user_context(struct web_request *r, const char *title)
+/* Stripe's subscription statuses the templates word; anything else shows as "other". */
+static const char *const known_statuses[] = {
+    "active", "trialing", "past_due",   "canceled",
+    "unpaid", "paused",   "incomplete", "incomplete_expired",
+};
+
+static json_t *status_flags(const char *status)
+{
+    if (!*status)
+        return json_pack("{s:b}", "none", 1);
+    for (size_t i = 0; i < sizeof known_statuses / sizeof known_statuses[0]; i++)
+        if (!strcmp(status, known_statuses[i]))
+            return json_pack("{s:b}", known_statuses[i], 1);
+    return json_pack("{s:b}", "other", 1);
+}
+
+json_t *web_dashboard_context(struct web_request *r, const char *title, const char *menu_item)
 {
     const struct user *u = r->user;
     json_t *ctx = web_page_context(r, title);
-    json_object_set_new(
-        ctx, "user",
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "username", u->username, "email",
-                  u->email ? u->email : "", "first_name", u->first_name ? u->first_name : "",
-                  "last_name", u->last_name ? u->last_name : "", "status",
-                  u->subscription_status ? u->subscription_status : "", "is_admin", u->is_admin));
     const char *status = u->subscription_status ? u->subscription_status : "";
+    json_object_set_new(ctx, "user",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "username", u->username,
+                                  "email", u->email ? u->email : "", "first_name",
+                                  u->first_name ? u->first_name : "", "last_name",
+                                  u->last_name ? u->last_name : "", "status", status, "is_admin",
+                                  u->is_admin));
+    json_object_set_new(ctx, "status", status_flags(status));
+    json_object_set_new(ctx, "menu", json_pack("{s:b}", menu_item, 1));
+    json_object_set_new(ctx, "has_customer",
+                        json_boolean(u->stripe_customer_id && *u->stripe_customer_id));
+    /* Never subscribed (or a checkout that expired unpaid): the way in is the plan choice. */
+    json_object_set_new(ctx, "no_subscription",
+                        json_boolean(!*status || !strcmp(status, "incomplete_expired")));
     if (!strcmp(status, "past_due"))
         json_object_set_new(ctx, "banner_past_due", json_true());
     if (!strcmp(status, "canceled")) {
-        char date[32] = "";
+        char date[FORMAT_DATE_MAX] = "";
         if (u->access_expires_at)
-            clock_format_rfc3339(u->access_expires_at, date, sizeof date);
+            format_long_date(u->access_expires_at, date, sizeof date);
         json_object_set_new(ctx, "banner_canceled", json_pack("{s:s}", "until", date));
     }
     return ctx;
@@ -41,7 +72,7 @@ int web_dashboard(struct web_request *r)
     int rc = dashboard_cards(r->app->db, r->user->id, r->user->is_admin, &cards);
     if (rc != 0)
         return rc;
-    json_t *ctx = user_context(r, "Your services");
+    json_t *ctx = web_dashboard_context(r, "Your services", "services");
     json_object_set_new(ctx, "has_cards", json_boolean(json_array_size(cards) > 0));
     json_object_set_new(ctx, "cards", cards);
     web_reply_page(r, 200, "dashboard", ctx);
@@ -49,23 +80,50 @@ int web_dashboard(struct web_request *r)
     return 0;
 }
 
-static void format_items(json_t *items)
+/* Each item's price ("$3.00 / month", quantity included), renews_on ("1 January 2027") and
+ * several (quantity above one); ctx's total_label when the lines share a currency and cycle. */
+static void format_items(json_t *items, json_t *ctx)
 {
     size_t i;
     json_t *item;
+    int64_t total = 0;
+    const char *currency = NULL, *cycle = NULL;
+    bool summable = json_array_size(items) > 0;
     json_array_foreach (items, i, item) {
         json_int_t renews = json_integer_value(json_object_get(item, "renews_at"));
         if (renews > 0) {
-            char date[32];
-            clock_format_rfc3339(renews, date, sizeof date);
-            date[10] = '\0'; /* the day is enough */
+            char date[FORMAT_DATE_MAX];
+            format_long_date(renews, date, sizeof date);
             json_object_set_new(item, "renews_on", json_string(date));
         }
+        const char *cur = json_string_value(json_object_get(item, "currency"));
+        const char *period = json_string_value(json_object_get(item, "billing_period"));
         json_int_t amount = json_integer_value(json_object_get(item, "amount"));
-        char money[64];
-        snprintf(money, sizeof money, "%lld.%02lld %s", (long long)(amount / 100),
-                 (long long)(amount % 100), json_string_value(json_object_get(item, "currency")));
-        json_object_set_new(item, "price", json_string(money));
+        json_int_t quantity = json_integer_value(json_object_get(item, "quantity"));
+        if (!cur || !*cur || !period || !*period) { /* a price the catalog does not know */
+            summable = false;
+            continue;
+        }
+        if (amount < 0 || amount > INT32_MAX || quantity < 0 || quantity > INT32_MAX) {
+            summable = false;
+            continue;
+        }
+        char price[FORMAT_PRICE_MAX];
+        format_price(amount * quantity, cur, period, price, sizeof price);
+        json_object_set_new(item, "price", json_string(price));
+        json_object_set_new(item, "several", json_boolean(quantity > 1));
+        if (!currency) {
+            currency = cur;
+            cycle = period;
+        }
+        summable = summable && !strcmp(cur, currency) && !strcmp(period, cycle);
+        if (summable)
+            total += amount * quantity;
+    }
+    if (summable && currency) {
+        char label[FORMAT_PRICE_MAX];
+        format_price(total, currency, cycle, label, sizeof label);
+        json_object_set_new(ctx, "total_label", json_string(label));
     }
 }
 
@@ -75,8 +133,8 @@ int web_account(struct web_request *r)
     int rc = dashboard_subscription_items(r->app->db, r->user->id, &items);
     if (rc != 0)
         return rc;
-    format_items(items);
-    json_t *ctx = user_context(r, "Account");
+    json_t *ctx = web_dashboard_context(r, "Account", "account");
+    format_items(items, ctx);
     json_object_set_new(ctx, "has_items", json_boolean(json_array_size(items) > 0));
     json_object_set_new(ctx, "items", items);
     web_reply_page(r, 200, "account", ctx);

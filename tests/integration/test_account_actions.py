@@ -2,6 +2,7 @@
 UPDATE_PASSWORD email, one per minute per user) and manage subscription (Billing Portal,
 with a clear message when the Stripe account has no portal configuration)."""
 
+import re
 import sys
 
 import pytest
@@ -77,3 +78,19 @@ def test_billing_portal_without_configuration_says_so(app, db, stripe_double):
     assert r.status_code == 503
     assert "not set up yet" in r.text
     assert "Customer portal" in app.log  # the operator is told what to do
+
+
+def test_change_password_asks_first(app, kc):
+    """GET /dashboard/reset-password/ (the menu's link) only asks; the POST sends the mail."""
+    client = logged_in(app)
+    page = client.get("/dashboard/reset-password/")
+    assert page.status_code == 200
+    assert "Change your password?" in page.text
+    assert re.search(r'<form method="post" action="/dashboard/reset-password/"', page.text)
+    assert 'name="csrf_token"' in page.text
+    assert 'href="/dashboard/reset-password/"' in client.get("/dashboard/").text
+    assert client.get("/dashboard/reset-password/").status_code == 200  # no rate limit used
+    assert len(kc.emails) == 0
+    r = client.post_form("/dashboard/reset-password/", {})
+    assert r.status_code == 200 and "We sent you an email" in r.text
+    assert client.post("/dashboard/reset-password/", data={}).status_code == 403  # no CSRF

@@ -111,19 +111,23 @@ static void test_cards(void **state)
         "created_at) VALUES ($1, 1, 1, 'active', 1, 1)",
         u, 1);
     assert_int_equal(dashboard_cards(pool, id, false, &cards), 0);
-    assert_int_equal(json_array_size(cards), 2);
+    assert_int_equal(json_array_size(cards), 3);
     json_t *c0 = json_array_get(cards, 0), *c1 = json_array_get(cards, 1);
+    json_t *c2 = json_array_get(cards, 2);
     assert_string_equal(json_string_value(json_object_get(c0, "product")), "Cloud Files");
     assert_string_equal(json_string_value(json_object_get(c0, "instance")), "Foggy-North");
     assert_string_equal(json_string_value(json_object_get(c0, "url")),
                         "https://foggy.example.test");
     assert_string_equal(json_string_value(json_object_get(c1, "product")), "Vault");
     assert_string_equal(json_string_value(json_object_get(c1, "instance")), "vault.example.test");
+    /* A paid add-on with its own address gets a card too. */
+    assert_string_equal(json_string_value(json_object_get(c2, "product")), "Extra");
+    assert_string_equal(json_string_value(json_object_get(c2, "url")), "https://x.example.test");
     json_decref(cards);
 
-    /* Admins see every active instance (plus their own standalone products). */
+    /* Admins see every active instance (plus their own standalone products and add-ons). */
     assert_int_equal(dashboard_cards(pool, id, true, &cards), 0);
-    assert_int_equal(json_array_size(cards), 3);
+    assert_int_equal(json_array_size(cards), 4);
     json_decref(cards);
 
     /* Canceled: no standalone card (the instance seat is kept for recovery). */
