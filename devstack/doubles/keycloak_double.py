@@ -4,7 +4,9 @@ OIDC (`/realms/{realm}/…`): discovery, `auth` (login form; code flow with stat
 PKCE S256 required), `token` (authorization_code with PKCE check, refresh_token,
 client_credentials; client_secret_basic or client_secret_post), `certs` (JWKS with key
 rotation), `userinfo`, `logout` (end session; `id_token_hint` or `client_id` needed for
-`post_logout_redirect_uri`). ID tokens are RS256 JWTs with a `kid`, signed with
+`post_logout_redirect_uri`), `login-actions/reset-credentials?client_id=` (the login page's
+"Forgot Password?": a form asking username or email, then "You should receive an email
+shortly"; a known, enabled user with an email gets a reset email). ID tokens are RS256 JWTs with a `kid`, signed with
 `cryptography`.
 
 Admin API (`/admin/realms/{realm}/…`, bearer token from client_credentials): users (search,
@@ -519,6 +521,8 @@ class KeycloakDouble(ServedDouble):
         a.route("POST", r + "/login-actions/authenticate", self.h_authenticate)
         a.route("POST", r + "/login-actions/required-action", self.h_required_action)
         a.route("GET", r + "/login-actions/action-token", self.h_action_token)
+        a.route("GET", r + "/login-actions/reset-credentials", self.h_reset_credentials)
+        a.route("POST", r + "/login-actions/reset-credentials", self.h_reset_credentials_post)
         a.route("POST", r + "/login-actions/action-token", self.h_action_token_post)
         a.route("POST", oidc + "/token", self.h_token)
         a.route("GET", oidc + "/certs", self.h_certs)
@@ -1080,6 +1084,83 @@ class KeycloakDouble(ServedDouble):
                                                               f"account has been updated."
                                                               f"</h1>{back}"))
 
+    # --- forgot password (the login page's "Forgot Password?") --------------------------
+
+    RESET_LIFESPAN = 300  # Keycloak's default for user-generated action tokens
+
+    def _reset_client(self, req):
+        client = self.clients.get(req.arg("client_id", ""))
+        if client is None or not client["enabled"]:
+            return None, self._error_page(400, "Client not found.")
+        return client, None
+
+    def _reset_page(self, client_id, username="", error=None):
+        err = f"<p class='err' id='input-error-username'>{esc(error)}</p>" if error else ""
+        action = (f"/realms/{esc(self.realm)}/login-actions/reset-credentials"
+                  f"?client_id={esc(client_id)}")
+        return html_response(200, page("Forgot Your Password?", f"""
+<h1 id="kc-page-title">Forgot Your Password?</h1>{err}
+<form id="kc-reset-password-form" method="post" action="{action}">
+<p><label for="username">Username or email</label><br>
+<input id="username" name="username" value="{esc(username)}" autofocus></p>
+<p><input id="kc-submit" type="submit" value="Submit"></p>
+</form>
+<p>Enter your username or email address and we will send you instructions on how to create a
+new password.</p>"""))
+
+    def h_reset_credentials(self, req):
+        with self.lock:
+            client, refusal = self._reset_client(req)
+            return refusal or self._reset_page(client["client_id"])
+
+    def h_reset_credentials_post(self, req):
+        f = req.form()
+        with self.lock:
+            client, refusal = self._reset_client(req)
+            if refusal:
+                return refusal
+            username = (f.get("username") or "").strip()
+            if not username:
+                return self._reset_page(client["client_id"], error="Please specify username.")
+            u = self.find_user(username)
+            # Like Keycloak: the same answer whether or not the account exists.
+            if u is not None and u["enabled"] and u["email"]:
+                self._send_reset_email(u, client["client_id"])
+            return html_response(200, page("Sign in to your account", """
+<h1 id="kc-page-title">Sign in to your account</h1>
+<div class="alert-info" id="kc-info-message">You should receive an email shortly with further
+instructions.</div>"""))
+
+    def _send_reset_email(self, u, client_id):
+        def text(link):
+            return (f"Someone just requested to change your {self.realm} account's "
+                    f"credentials. If this was you, click on the link below to reset "
+                    f"them.\n\n{link}\n\nThis link and code will expire within "
+                    f"{_expiry_text(self.RESET_LIFESPAN)}.\n\nIf you don't want to reset "
+                    f"your credentials, just ignore this message and nothing will be "
+                    f"changed.\n")
+        self._action_email(u, ["UPDATE_PASSWORD"], client_id, None, self.RESET_LIFESPAN,
+                           "Reset password", text)
+
+    def _action_email(self, u, actions, client_id, redirect_uri, lifespan, subject, text):
+        """An action token for u and the email carrying its link (text(link) is the body)."""
+        key = b64u(secrets.token_bytes(24))
+        self.state.action_tokens[key] = {"user_id": u["id"], "actions": list(actions),
+                                         "exp": self.now() + lifespan,
+                                         "client_id": client_id, "redirect_uri": redirect_uri}
+        link = (f"{self.issuer}/login-actions/action-token?key={key}"
+                + (f"&client_id={client_id}" if client_id else ""))
+        rec = {"id": len(self.state.emails) + 1, "to": u["email"], "user_id": u["id"],
+               "username": u["username"], "actions": list(actions), "client_id": client_id,
+               "redirect_uri": redirect_uri, "lifespan": lifespan, "link": link,
+               "subject": subject, "text": text(link), "sent_at": time.time()}
+        self.state.emails.append(rec)
+        if self.on_email:
+            try:
+                self.on_email(rec)
+            except Exception:  # noqa: BLE001 - the outbox hook must not break the API
+                pass
+
     # --- Admin API -----------------------------------------------------------------------
 
     def _admin(self, fn, need):
@@ -1363,28 +1444,14 @@ class KeycloakDouble(ServedDouble):
             raise _err(500, "Failed to send execute actions email: Error when attempting to "
                             "send the email to the server. More information is available in "
                             "the server log.")
-        key = b64u(secrets.token_bytes(24))
-        self.state.action_tokens[key] = {"user_id": u["id"], "actions": list(actions),
-                                         "exp": self.now() + lifespan,
-                                         "client_id": client_id, "redirect_uri": redirect_uri}
-        link = (f"{self.issuer}/login-actions/action-token?key={key}"
-                + (f"&client_id={client_id}" if client_id else ""))
-        rec = {"id": len(self.state.emails) + 1, "to": u["email"], "user_id": u["id"],
-               "username": u["username"], "actions": list(actions), "client_id": client_id,
-               "redirect_uri": redirect_uri, "lifespan": lifespan, "link": link,
-               "subject": "Update Your Account",
-               "text": (f"Your administrator has just requested that you update your "
-                        f"{self.realm} account by performing the following action(s): "
-                        f"{', '.join(actions)}. Click on the link below to start this "
-                        f"process.\n\n{link}\n\nThis link will expire within "
-                        f"{_expiry_text(lifespan)}.\n"),
-               "sent_at": time.time()}
-        self.state.emails.append(rec)
-        if self.on_email:
-            try:
-                self.on_email(rec)
-            except Exception:  # noqa: BLE001 - the outbox hook must not break the API
-                pass
+        def text(link):
+            return (f"Your administrator has just requested that you update your "
+                    f"{self.realm} account by performing the following action(s): "
+                    f"{', '.join(actions)}. Click on the link below to start this "
+                    f"process.\n\n{link}\n\nThis link will expire within "
+                    f"{_expiry_text(lifespan)}.\n")
+        self._action_email(u, actions, client_id, redirect_uri, lifespan, "Update Your Account",
+                           text)
         return empty(204)
 
     def a_user_groups(self, req):

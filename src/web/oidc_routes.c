@@ -82,8 +82,8 @@ int web_oidc_authenticate(struct web_request *r)
 static void refuse(struct web_request *r, const char *why)
 {
     log_warn("request_id=%s msg=\"login refused\" reason=\"%s\"", r->request_id, why);
-    char *message = xasprintf("Login failed: %s. Please start the login again.", why);
-    web_reply_error(r, 400, message);
+    char *message = xasprintf("We couldn't log you in: %s. Please start the login again.", why);
+    web_reply_error_kind(r, 400, "login_failed", message);
     free(message);
 }
 
@@ -102,10 +102,10 @@ static void refuse_provider_error(struct web_request *r, const char *error)
     log_quote(quoted, sizeof quoted, error);
     log_warn("request_id=%s msg=\"login refused\" reason=\"provider error\" error=\"%s\"",
              r->request_id, quoted);
-    char *message = xasprintf("Login failed: the identity provider answered \"%s\". Please "
-                              "start the login again.",
+    char *message = xasprintf("The identity provider answered \"%s\". Please start the login "
+                              "again.",
                               is_error_code(error) ? error : "error");
-    web_reply_error(r, 400, message);
+    web_reply_error_kind(r, 400, "login_failed", message);
     free(message);
 }
 

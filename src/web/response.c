@@ -12,6 +12,7 @@
 #include "web/pages.h"
 #include "web/routes.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <ulfius.h>
 
@@ -83,11 +84,24 @@ void web_reply_page(struct web_request *r, int status, const char *page, json_t 
 
 void web_reply_error(struct web_request *r, int status, const char *message)
 {
+    web_reply_error_kind(r, status, NULL, message);
+}
+
+/* templates/pages/error.mustache words the heading and the way on by status_<code>; the
+ * message is the paragraph under the heading. */
+void web_reply_error_kind(struct web_request *r, int status, const char *kind, const char *message)
+{
     if (web_wants_json(r) || (r->route && web_route_is_json(r->route))) {
         web_reply_json_error(r, status, message);
         return;
     }
     json_t *ctx = web_page_context(r, message);
+    char flag[32];
+    snprintf(flag, sizeof flag, "status_%d", status);
+    json_object_set_new(ctx, flag, json_true());
+    json_object_set_new(ctx, status >= 500 ? "status_5xx" : "status_4xx", json_true());
+    if (kind)
+        json_object_set_new(ctx, kind, json_true());
     json_object_set_new(ctx, "status", json_integer(status));
     json_object_set_new(ctx, "message", json_string(message));
     if (status >= 500)

@@ -29,5 +29,8 @@ void web_reply_page(struct web_request *r, int status, const char *page, json_t 
 /* An error reply in the shape the client wants: JSON {"error": …} or an HTML page. 500s
  * carry the request id. */
 void web_reply_error(struct web_request *r, int status, const char *message);
+/* The same, with kind (may be NULL) set as a flag in the page's context, so the error page
+ * can word a known failure itself: "login_failed" (a refused login callback). */
+void web_reply_error_kind(struct web_request *r, int status, const char *kind, const char *message);
 
 #endif

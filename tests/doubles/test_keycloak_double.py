@@ -537,3 +537,23 @@ def test_control_users_and_state(keycloak_double):
     requests.post(kc.url + "/_control/reset", timeout=5)
     st = requests.get(kc.url + "/_control/state", timeout=5).json()
     assert st["users"] == [] and [g["name"] for g in st["groups"]] == ["usher-admins"]
+
+
+def test_reset_credentials(keycloak_double, ada):
+    kc = keycloak_double
+    url = kc.url + f"/realms/{kc.realm}/login-actions/reset-credentials"
+    assert "Client not found." in requests.get(url, params={"client_id": "nope"}, timeout=5).text
+    form = requests.get(url, params={"client_id": "usher"}, timeout=5)
+    assert form.status_code == 200 and "Forgot Your Password?" in form.text
+    action = re.search(r'action="([^"]+)"', form.text).group(1).replace("&amp;", "&")
+    r = requests.post(kc.url + action, data={"username": ""}, timeout=5)
+    assert "Please specify username." in r.text
+    r = requests.post(kc.url + action, data={"username": "nobody@example.test"}, timeout=5)
+    assert "You should receive an email shortly" in r.text and kc.emails == []
+    r = requests.post(kc.url + action, data={"username": "ada@example.test"}, timeout=5)
+    assert "You should receive an email shortly" in r.text
+    assert len(kc.emails) == 1 and kc.emails[0]["subject"] == "Reset password"
+    r = requests.post(kc.emails[0]["link"], data={"password-new": "new-pw",
+                                                  "password-confirm": "new-pw"}, timeout=5)
+    assert r.status_code == 200 and "updated" in r.text
+    login(kc, requests.Session(), password="new-pw")

@@ -85,7 +85,7 @@ def journey(page, act, shot, demo, visitor):
     sign_up(page, act, shot, demo, visitor)
     set_password(page, act, shot, demo, visitor)
 
-    page.goto(demo.url + "/")  # the front door sends a visitor to the login form
+    page.goto(demo.url + "/")  # the front door: log_in presses its "Log in"
     log_in(page, act, demo, visitor)
     card = page.locator("li.card.service", has_text="Cloud")
     open_link = card.get_by_role("link", name="Open Cloud")

@@ -98,8 +98,11 @@ def test_customer_logs_in_sees_dashboard_account_and_logs_out(stack, page, shot)
     groups = stack.kc_user(CUSTOMER["username"])["groups"]
     assert f"/nextcloud-{instance_name}" in groups, groups  # the catalog's instance group
 
-    # / sends an anonymous visitor to the identity provider's login form.
+    # / is the front door: its "Log in" leads to the identity provider's login form.
     page.goto(stack.url + "/")
+    shot("front-door")
+    assert page.get_by_role("link", name="Forgot password?").count() == 1
+    page.get_by_role("link", name="Log in", exact=True).click()
     page.wait_for_selector("#kc-login")
     shot("keycloak-login-form")
     keycloak_login(page, stack, CUSTOMER["username"], CUSTOMER["password"])
@@ -109,7 +112,7 @@ def test_customer_logs_in_sees_dashboard_account_and_logs_out(stack, page, shot)
     shot("dashboard")
     card = page.locator("li.card.service", has_text="Cloud")
     assert card.count() == 1
-    assert instance_name.title() in card.inner_text()
+    assert instance_name.title() not in card.inner_text()  # internal names are for admins
     link = card.get_by_role("link", name="Open Cloud")
     assert link.get_attribute("href") == base_url
     assert page.locator("li.card.service.admin").count() == 0  # not an admin
@@ -123,7 +126,7 @@ def test_customer_logs_in_sees_dashboard_account_and_logs_out(stack, page, shot)
     assert details["Username"] == CUSTOMER["username"]
     assert details["Email"] == CUSTOMER["email"]
     assert details["Name"] == "Carol Danvers"
-    assert details["Subscription"] == "active"
+    assert details["Subscription"] == "Active"
     items = page.locator("table.items tbody tr")
     products = sorted(r.locator("td").first.inner_text().strip() for r in items.all())
     assert products == ["Extra Storage 100 GB", "Nextcloud"]
@@ -147,6 +150,7 @@ def test_admin_sees_every_active_instance_and_the_admin_card(stack, page, shot):
     assert len(active) == 3, active  # devstack/catalog.json: foggy, cirrus, main
 
     page.goto(stack.url + "/")
+    page.get_by_role("link", name="Log in", exact=True).click()
     page.wait_for_selector("#kc-login")
     shot("keycloak-login-form")
     keycloak_login(page, stack, ADMIN["username"], ADMIN["password"])
