@@ -59,13 +59,41 @@ function usherShowCyclePrices(form) {
   });
 }
 
+// The running total in the plan step's bottom bar: the checked plan and add-ons at the chosen
+// cycle (the server recomputes the order at the checkout; this is only what the visitor sees).
+function usherShowPlanTotal(form) {
+  const cycle = form.querySelector('input[name="billing_cycle"]:checked');
+  const box = document.getElementById("plan-total");
+  const out = document.getElementById("plan-total-amount");
+  if (!cycle || !box || !out) return;
+  let total = 0, currency = null, mixed = false;
+  form.querySelectorAll('input[name="plan"]:checked, input[name="addons"]:checked').forEach(function (input) {
+    const card = input.closest(".product-card");
+    const price = card && card.querySelector('.price[data-cycle="' + cycle.value + '"]');
+    if (!price) return;
+    if (currency && currency !== price.dataset.currency) mixed = true;
+    currency = price.dataset.currency;
+    total += Number(price.dataset.amount);
+  });
+  if (!currency || mixed) { box.hidden = true; return; }
+  let money;
+  try {
+    money = new Intl.NumberFormat("en-US", { style: "currency", currency: currency }).format(
+      total / Math.pow(10, new Intl.NumberFormat("en-US", { style: "currency", currency: currency }).resolvedOptions().maximumFractionDigits));
+  } catch (e) { box.hidden = true; return; }
+  out.textContent = money + (cycle.value === "annual" ? " / year" : " / month");
+  box.hidden = false;
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   const form = document.getElementById("plan-form");
   if (!form) return;
   form.querySelectorAll('input[name="billing_cycle"]').forEach(function (radio) {
     radio.addEventListener("change", function () { usherShowCyclePrices(form); });
   });
+  form.addEventListener("change", function () { usherShowPlanTotal(form); });
   usherShowCyclePrices(form);
+  usherShowPlanTotal(form);
 });
 
 // Helpers shared by the checkout (step 4) and the recovery page.

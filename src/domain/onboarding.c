@@ -97,6 +97,31 @@ static json_t *product_object(const struct db_result *res, int row)
 }
 
 /* Attaches each product's first active price per cycle. by_id maps "id" -> product. */
+/* An annual price gets per_month ("$8.33") and, when it is cheaper than twelve monthly
+ * payments in the same currency, saving ("$20.00" a year). */
+static void annual_figures(json_t *prices)
+{
+    json_t *annual = json_object_get(prices, "annual");
+    if (!annual)
+        return;
+    json_int_t amount = json_integer_value(json_object_get(annual, "amount"));
+    const char *currency = json_string_value(json_object_get(annual, "currency"));
+    char money[FORMAT_PRICE_MAX];
+    format_money(amount / 12, currency, money, sizeof money);
+    json_object_set_new(annual, "per_month", json_string(money));
+    json_t *monthly = json_object_get(prices, "monthly");
+    const char *monthly_currency = json_string_value(json_object_get(monthly, "currency"));
+    json_int_t twelve = json_integer_value(json_object_get(monthly, "amount"));
+    if (!monthly || !monthly_currency || strcmp(monthly_currency, currency) ||
+        twelve > INT64_MAX / 12)
+        return;
+    twelve *= 12;
+    if (twelve > amount) {
+        format_money(twelve - amount, currency, money, sizeof money);
+        json_object_set_new(annual, "saving", json_string(money));
+    }
+}
+
 static int attach_prices(struct db_conn *conn, json_t *by_id)
 {
     struct db_result *res = NULL;
@@ -121,6 +146,10 @@ static int attach_prices(struct db_conn *conn, json_t *by_id)
                                       text_or_empty(res, i, 4), "label", label));
     }
     db_result_free(res);
+    const char *id;
+    json_t *product;
+    json_object_foreach (by_id, id, product)
+        annual_figures(json_object_get(product, "prices"));
     return 0;
 }
 

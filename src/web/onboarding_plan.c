@@ -26,7 +26,8 @@
 #include <string.h>
 
 /* One card per product: the shared product (read-only: it is the cached listing's) and what
- * this visitor's page adds to it — selectable, checked, has_features. The template opens
+ * this visitor's page adds to it — selectable, checked (a plan: the chosen one, else the
+ * featured one), has_features. The template opens
  * {{#product}} inside each card, so names the product lacks are found on the card. */
 static json_t *cards(const json_t *products, const char *kind, const char *plan,
                      const json_t *chosen)
@@ -39,8 +40,10 @@ static json_t *cards(const json_t *products, const char *kind, const char *plan,
         json_t *prices = json_object_get(p, "prices");
         bool coming = json_is_true(json_object_get(p, "is_coming_soon"));
         bool selectable = !coming && json_object_size(prices) > 0;
+        /* No plan chosen yet: the featured one is preselected. */
+        bool featured = json_is_true(json_object_get(p, "is_featured"));
         bool checked = selectable && slug &&
-                       (!strcmp(kind, "plan") ? plan && !strcmp(plan, slug)
+                       (!strcmp(kind, "plan") ? (plan && *plan ? !strcmp(plan, slug) : featured)
                                               : web_onboarding_list_has(chosen, slug));
         /* Built key by key: json_pack's format parsing was most of this function's cost. */
         json_t *card = json_object();

@@ -100,3 +100,25 @@ def test_consent_links_the_policies_when_configured(usher, run_usher, doubles): 
     a = aside(c.get(CHECKOUT).text)
     assert (f'By continuing you agree to the <a href="{TERMS}">Terms</a> and the '
             f'<a href="{PRIVACY}">Privacy policy</a>.') in a
+
+
+# --- the plan step (issue 18, item 5): featured plan preselected, annual figures, bottom bar --
+
+def test_plan_step_preselects_the_featured_plan_and_explains_annual_prices(shop):
+    c = shop.client()
+    r = c.post_form("/onboarding/", {"first_name": "Grace"})
+    assert r.status_code == 303
+    page = c.get("/onboarding/plan/").text
+    checked = re.findall(r'<input type="radio" id="plan-([\w-]+)" name="plan"[^>]* checked', page)
+    assert checked == ["nextcloud"]  # devstack/catalog.json's featured plan
+    # $100.00 a year = $8.33 a month, $20.00 less than twelve months at $10.00
+    assert re.search(r'data-cycle="annual"[^>]*>\$100\.00 / year<span class="price-note">'
+                     r'\$8\.33 a month, you save \$20\.00 a year</span>', page)
+    assert 'data-amount="1000" data-currency="USD"' in page
+    assert 'id="plan-total"' in page
+    # an explicit choice wins over the featured plan
+    fields = [("csrf_token", c.csrf()), ("plan", "essentials"), ("billing_cycle", "monthly")]
+    assert c.post("/onboarding/plan/", data=fields).status_code == 303
+    page = c.get("/onboarding/plan/").text
+    checked = re.findall(r'<input type="radio" id="plan-([\w-]+)" name="plan"[^>]* checked', page)
+    assert checked == ["essentials"]
