@@ -41,6 +41,7 @@ def test_account_closes_for_good_after_the_final_date(stack, page, shot, clock):
 
     # The old password no longer logs in: the identity is gone.
     page.goto(stack.url + "/")
+    act.press(page.get_by_role("link", name="Log in", exact=True))  # the front door
     page.wait_for_selector("#kc-login")
     page.fill("#username", VISITOR["username"])
     page.fill("#password", VISITOR["password"])
