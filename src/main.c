@@ -17,6 +17,7 @@
 #include "user_cli.h"
 #include "web/server.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +26,102 @@
 #define EXIT_USAGE 2
 #define CLI_POOL_SIZE 2
 
+/* One command: its name, its usage line(s) and what --help says about it. */
+struct command {
+    const char *name;
+    const char *synopsis; /* the top-level usage's line */
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"serve", "serve                  run the web server",
+     "usage: usher serve\n"
+     "\n"
+     "Runs the web server on BIND (default 127.0.0.1:8000) until SIGTERM or SIGINT, then\n"
+     "finishes the requests in flight. Refuses to start on a database whose schema is\n"
+     "older or newer than this program (run usher migrate first).\n"},
+    {"worker", "worker                 run background tasks until SIGTERM",
+     "usage: usher worker\n"
+     "\n"
+     "Runs background tasks (WORKER_CONCURRENCY at once) and the periodic jobs until SIGTERM\n"
+     "or SIGINT, then finishes the tasks in hand. Run as many workers as you like, on one\n"
+     "machine or several: they share the task queue in the database (or Redis, with\n"
+     "TASK_BROKER_URL=redis://...).\n"},
+    {"migrate", "migrate                apply pending database migrations",
+     "usage: usher migrate\n"
+     "\n"
+     "Applies the pending migrations of USHER_DATA_DIR/migrations to DATABASE_URL, each in\n"
+     "its own transaction, and prints the schema version. Idempotent; safe to run while\n"
+     "older processes still serve. Exit status 2 when the database is newer than this\n"
+     "program.\n"},
+    {"check", "check                  validate the configuration and reach the database",
+     "usage: usher check [--list-variables]\n"
+     "\n"
+     "Validates the configuration, then reaches the database, the task broker and the\n"
+     "configured Keycloak realm without changing anything. Exit status 0 when all is well,\n"
+     "1 when something failed, 2 on a configuration error.\n"
+     "\n"
+     "  --list-variables   print every configuration variable with its default and meaning\n"
+     "                     (a Markdown table) and exit; reads no configuration\n"},
+    {"catalog", "catalog apply FILE     create or update products, prices, instances, groups",
+     "usage: usher catalog apply FILE\n"
+     "\n"
+     "Creates or updates the groups, products, prices and instances FILE (JSON) describes, in\n"
+     "one transaction, and prints what was created, updated and unchanged. Idempotent;\n"
+     "deletes nothing. Exit status 2 when the file is invalid (the message names the JSON\n"
+     "path).\n"},
+    {"task", "task list|retry|probe  inspect and retry background tasks", NULL},
+    {"user", "user VERB USERNAME     sync, refresh or expire one user now", NULL},
+    {"version", "version                print the version",
+     "usage: usher version\n"
+     "\n"
+     "Prints the program's version.\n"},
+};
+
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
 static void usage(FILE *out)
 {
-    fputs("usage: usher <command>\n"
+    fputs("usage: usher <command> [arguments]\n"
+          "       usher <command> --help\n"
           "\n"
-          "commands:\n"
-          "  serve                  run the web server\n"
-          "  migrate                apply pending database migrations\n"
-          "  check                  validate the configuration and reach the database\n"
-          "  catalog apply FILE     create or update products, prices, instances, groups\n"
-          "  worker                 run background tasks until SIGTERM\n"
-          "  task list [--failed]   show tasks, newest first\n"
-          "  task retry ID          run a failed task again\n"
-          "  task probe             enqueue a probe task and wait for a worker to run it\n"
-          "  user sync USERNAME     sync one user's seats, groups and Keycloak attributes now\n"
-          "  user refresh USERNAME  re-read one user's subscription status and items from Stripe\n"
-          "  version                print the version\n"
-          "\n"
-          "Configuration comes from the environment and ./.env (see README.md).\n",
+          "commands:\n",
           out);
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %s\n", commands[i].synopsis);
+    fputs("\n"
+          "Configuration comes from the environment and ./.env (USHER_ENV_FILE); the variables\n"
+          "are listed by `usher check --list-variables`. Exit statuses: 0 success, 1 failure,\n"
+          "2 bad usage or configuration.\n",
+          out);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+/* `usher COMMAND ... --help`: the command's usage on stdout. */
+static int command_help(const struct command *c)
+{
+    if (!strcmp(c->name, "task"))
+        task_cli_usage(stdout);
+    else if (!strcmp(c->name, "user"))
+        user_cli_usage(stdout);
+    else
+        fputs(c->help, stdout);
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
 }
 
 static int load_config(struct usher_config *cfg)
@@ -114,16 +192,21 @@ int main(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : 0;
     }
     const char *cmd = argv[1];
+    const struct command *command = find_command(cmd);
+    if (!command) {
+        fprintf(stderr, "usher: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (wants_help(argc, argv))
+        return command_help(command);
     if (!strcmp(cmd, "version")) {
         printf("usher %s\n", USHER_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "check") &&
-        strcmp(cmd, "catalog") && strcmp(cmd, "worker") && strcmp(cmd, "task") &&
-        strcmp(cmd, "user")) {
-        fprintf(stderr, "usher: unknown command '%s'\n", cmd);
-        usage(stderr);
-        return EXIT_USAGE;
+    if (!strcmp(cmd, "check") && argc == 3 && !strcmp(argv[2], "--list-variables")) {
+        config_print_variables(stdout);
+        return 0;
     }
     struct usher_config cfg;
     if (load_config(&cfg) != 0) {

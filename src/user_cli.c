@@ -61,12 +61,17 @@ static const struct user_verb verbs[] = {
      verb_expire},
 };
 
+void user_cli_usage(FILE *out)
+{
+    fputs("usage:\n", out);
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(out, "  usher user %s USERNAME%s    %s\n", verbs[i].name,
+                verbs[i].dry_run_ok ? " [--dry-run]" : "", verbs[i].help);
+}
+
 static int usage(void)
 {
-    fputs("usage:\n", stderr);
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        fprintf(stderr, "  usher user %s USERNAME%s    %s\n", verbs[i].name,
-                verbs[i].dry_run_ok ? " [--dry-run]" : "", verbs[i].help);
+    user_cli_usage(stderr);
     return EXIT_USAGE;
 }
 

@@ -19,7 +19,12 @@
 #ifndef USHER_USER_CLI_H
 #define USHER_USER_CLI_H
 
+#include <stdio.h>
+
 struct usher_config;
+
+/* The usage text of `usher user` (stdout for --help, stderr on a usage error). */
+void user_cli_usage(FILE *out);
 
 /* argv[0] is the program, argv[1] "user". Returns the exit status. */
 int user_cli_main(const struct usher_config *cfg, int argc, char **argv);

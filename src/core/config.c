@@ -11,16 +11,120 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SECRET_KEY_MIN_LEN 32
 
 struct source {
     struct dotenv file;
 };
+
+/*
+ * Every variable Usher reads, with its default and meaning: what `usher check
+ * --list-variables` prints and docs/configuration.md must repeat (a test compares them and
+ * checks that each name this file reads is listed). Keep one row per name, aliases included.
+ */
+static const struct config_variable variables[] = {
+    {"SECRET_KEY", "", "required: keys code hashes and signed values; at least 32 characters"},
+    {"DJANGO_SECRET_KEY", "", "alias of SECRET_KEY (the old system's name)"},
+    {"USHER_DEMO", "false", "demo mode: a throwaway SECRET_KEY is allowed (never in production)"},
+    {"DEBUG", "false", "debug logging; the session cookie also works over plain http"},
+    {"PUBLIC_BASE_URL", "http://localhost:8000",
+     "public address, used in redirects and mail links; https in production"},
+    {"BIND", "127.0.0.1:8000", "listen address HOST:PORT (IPv4)"},
+    {"TAILSCALE_IP", "", "old name: listen on this address, port 8000, when BIND is unset"},
+    {"DATABASE_URL", "sqlite:///var/usher.sqlite3",
+     "sqlite:///relative, sqlite:////absolute or postgresql://user:pass@host:port/db"},
+    {"POSTGRES_DB", "", "old names: with DATABASE_URL unset, POSTGRES_DB selects PostgreSQL"},
+    {"POSTGRES_USER", "", "PostgreSQL user (with POSTGRES_DB)"},
+    {"POSTGRES_PASSWORD", "", "PostgreSQL password (with POSTGRES_DB)"},
+    {"POSTGRES_HOST", "localhost", "PostgreSQL host (with POSTGRES_DB)"},
+    {"POSTGRES_PORT", "5432", "PostgreSQL port (with POSTGRES_DB)"},
+    {"DB_POOL_SIZE", "WEB_THREADS + 2", "database connections per process"},
+    {"WEB_THREADS", "4", "HTTP worker threads"},
+    {"MAX_BODY_BYTES", "1048576", "larger request bodies get 413"},
+    {"SESSION_NEW_PER_IP_PER_MINUTE", "60",
+     "sessions one client address may start per minute; beyond it 429"},
+    {"USHER_DATA_DIR", "(built in)",
+     "where migrations/, templates/ and static/ are; built in: PREFIX/share/usher "
+     "(the source tree for a binary in its build directory)"},
+    {"USHER_ENV_FILE", ".env", "the .env file read besides the environment (environment wins)"},
+    {"KEYCLOAK_SERVER_URL", "", "Keycloak base URL, e.g. https://id.example.com"},
+    {"KEYCLOAK_REALM", "", "the realm of Usher's users"},
+    {"OIDC_RP_CLIENT_ID", "", "the login client (confidential, standard flow)"},
+    {"OIDC_RP_CLIENT_SECRET", "", "the login client's secret"},
+    {"KEYCLOAK_ADMIN_CLIENT_ID", "", "the service-account client for the Admin API"},
+    {"KEYCLOAK_ADMIN_CLIENT_SECRET", "", "its secret"},
+    {"ADMIN_GROUP", "usher-admins", "members of this Keycloak group get the admin console"},
+    {"STRIPE_SECRET_KEY", "", "sk_live_... or sk_test_..."},
+    {"STRIPE_PUBLISHABLE_KEY", "", "pk_live_... or pk_test_... (embedded Checkout)"},
+    {"STRIPE_WEBHOOK_SECRET", "", "whsec_... of the webhook endpoint"},
+    {"STRIPE_API_BASE", "https://api.stripe.com", "points the Stripe client at a test double"},
+    {"STRIPE_CHECKOUT_UI", "embedded", "embedded or hosted Checkout"},
+    {"STRIPE_API_VERSION", "2026-06-24.dahlia",
+     "the Stripe-Version sent; the webhook endpoint must use the same version"},
+    {"MAILGUN_API_KEY", "", "Mailgun API key (HTTP Basic user api)"},
+    {"MAILGUN_DOMAIN", "", "the sending domain, e.g. mg.example.com"},
+    {"MAILGUN_WAITLIST_ADDRESS", "", "mailing list address the waitlist joins (unset: none)"},
+    {"MAILGUN_API_BASE", "https://api.mailgun.net", "https://api.eu.mailgun.net for an EU domain"},
+    {"TASK_BROKER_URL", "database", "database or redis://host:port/db"},
+    {"CELERY_BROKER_URL", "", "alias of TASK_BROKER_URL (the old system's name)"},
+    {"TASK_MAX_RETRIES", "3", "retries after a task's first attempt (some tasks: at least 10)"},
+    {"TASK_RETRY_DELAY", "30", "seconds before the first retry; doubles each retry, capped at 4 h"},
+    {"TASK_LEASE_SECONDS", "60", "a killed worker's task is taken over after this"},
+    {"WORKER_CONCURRENCY", "2", "tasks one usher worker runs at once (threads)"},
+    {"PROMETHEUS_METRICS_API_KEY", "", "bearer key of /metrics; unset disables /metrics"},
+    {"HTTP_CONNECT_TIMEOUT_MS", "3000", "connect timeout of calls to Keycloak, Stripe, Mailgun"},
+    {"HTTP_TIMEOUT_MS", "10000", "total timeout of one such call (each retry gets its own)"},
+    {"SITE_NAME", "Usher", "the name shown on pages and in mail"},
+    {"SUPPORT_EMAIL", "", "support address shown on pages and in mail"},
+    {"LOGOUT_REDIRECT_URL", "PUBLIC_BASE_URL/logout/",
+     "where Keycloak sends the browser after logout; a valid post-logout redirect URI"},
+    {"SITE_LOGO_URL", "/static/logo.svg", "logo image URL"},
+    {"BRAND_COLOR", "#2f5d8a", "brand colour, #rgb or #rrggbb"},
+    {"RECOVERY_WINDOW_DAYS", "30", "final expiry: days after a cancellation or failed payment"},
+    {"RECOVERY_NOTIFY_UNKNOWN", "false",
+     "mail a notice to an address that asked for recovery but has no account"},
+    {"RECOVERY_REQUESTS_PER_IP_PER_HOUR", "20", "recovery code requests per client address"},
+    {"USHER_TEST_CLOCK_FILE", "", "tests only: seconds added to the clock; usher check warns"},
+};
+
+const struct config_variable *config_variables(size_t *count)
+{
+    *count = sizeof variables / sizeof variables[0];
+    return variables;
+}
+
+void config_print_variables(FILE *out)
+{
+    fputs("| variable | default | meaning |\n| --- | --- | --- |\n", out);
+    for (size_t i = 0; i < sizeof variables / sizeof variables[0]; i++)
+        fprintf(out, "| `%s` | %s%s%s | %s |\n", variables[i].name,
+                *variables[i].fallback ? "`" : "", variables[i].fallback,
+                *variables[i].fallback ? "`" : "", variables[i].meaning);
+}
+
+/*
+ * Where migrations/, templates/ and static/ are when USHER_DATA_DIR is unset: the source
+ * tree for a binary run from its build directory, the installed data directory otherwise.
+ */
+const char *config_default_data_dir(void)
+{
+    static char exe[PATH_MAX], build[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && realpath(USHER_BUILD_DIR, build)) {
+        exe[n] = '\0';
+        size_t len = strlen(build);
+        if (!strncmp(exe, build, len) && exe[len] == '/')
+            return USHER_SOURCE_DIR;
+    }
+    return USHER_DEFAULT_DATA_DIR;
+}
 
 static const char *lookup(const struct source *src, const char *name)
 {
@@ -365,7 +469,7 @@ int config_load(struct usher_config *cfg, struct config_problems *problems)
         cfg->db_pool_size = cfg->web_threads + 2;
     cfg->max_body_bytes =
         (size_t)parse_int(&src, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024, problems);
-    cfg->data_dir = string_or(&src, "USHER_DATA_DIR", USHER_DEFAULT_DATA_DIR);
+    cfg->data_dir = string_or(&src, "USHER_DATA_DIR", config_default_data_dir());
     cfg->session_new_per_ip_per_minute =
         parse_int(&src, "SESSION_NEW_PER_IP_PER_MINUTE", 60, 1, 1000000, problems);
     load_integrations(cfg, &src, problems);

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 enum checkout_ui { CHECKOUT_UI_EMBEDDED = 0, CHECKOUT_UI_HOSTED = 1 };
 
@@ -95,5 +96,22 @@ void config_problems_cleanup(struct config_problems *problems);
 
 /* Non-fatal remarks for `usher check` (e.g. an integration not configured). */
 void config_warnings(const struct usher_config *cfg, struct config_problems *warnings);
+
+/* One configuration variable: its name, default ("" for none) and meaning. */
+struct config_variable {
+    const char *name;
+    const char *fallback;
+    const char *meaning;
+};
+
+/* Every variable Usher reads (aliases too), in documentation order. */
+const struct config_variable *config_variables(size_t *count);
+
+/* The table above as Markdown (`usher check --list-variables`; docs/configuration.md). */
+void config_print_variables(FILE *out);
+
+/* USHER_DATA_DIR's default: the source tree for a binary in its build directory, else the
+ * installed data directory (<prefix>/<datadir>/usher). */
+const char *config_default_data_dir(void);
 
 #endif

@@ -28,13 +28,24 @@
 #define PROBE_POLL_MS 200
 #define ERROR_COLUMN 80
 
-static int usage(void)
+void task_cli_usage(FILE *out)
 {
     fputs("usage: usher task list [--failed | --state STATE] [--limit N]\n"
           "       usher task retry ID\n"
           "       usher task probe [--count N] [--sleep-ms MS] [--timeout SECONDS] "
-          "[--no-wait]\n",
-          stderr);
+          "[--no-wait]\n"
+          "\n"
+          "  list    tasks, newest first (STATE: queued, running, done, failed; N up to 1000,\n"
+          "          default 50); --failed lists the tasks out of retries\n"
+          "  retry   queue a failed task again with a fresh set of retries\n"
+          "  probe   enqueue N probe tasks and wait until workers ran them (exit 0), or\n"
+          "          only enqueue them (--no-wait): a smoke test of the workers\n",
+          out);
+}
+
+static int usage(void)
+{
+    task_cli_usage(stderr);
     return EXIT_USAGE;
 }
 

@@ -14,7 +14,12 @@
 #ifndef USHER_TASKS_TASK_CLI_H
 #define USHER_TASKS_TASK_CLI_H
 
+#include <stdio.h>
+
 struct usher_config;
+
+/* The usage text of `usher task` (stdout for --help, stderr on a usage error). */
+void task_cli_usage(FILE *out);
 
 /* argv[0] is the program, argv[1] "task". Returns the exit status. */
 int task_cli_main(const struct usher_config *cfg, int argc, char **argv);

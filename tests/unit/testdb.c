@@ -26,7 +26,7 @@ const char *testdb_pg_url(void)
 const char *testdb_data_dir(void)
 {
     const char *d = getenv("USHER_DATA_DIR");
-    return d && *d ? d : USHER_DEFAULT_DATA_DIR;
+    return d && *d ? d : USHER_SOURCE_DIR;
 }
 
 static void pg_admin(const char *sql)
