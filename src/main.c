@@ -39,7 +39,7 @@ static const struct command commands[] = {
      "\n"
      "Runs the web server on BIND (default 127.0.0.1:8000) until SIGTERM or SIGINT, then\n"
      "finishes the requests in flight. Refuses to start on a database whose schema is\n"
-     "older or newer than this program (run usher migrate first).\n"},
+     "newer than this program and warns when it is older (run usher migrate).\n"},
     {"worker", "worker                 run background tasks until SIGTERM",
      "usage: usher worker\n"
      "\n"
