@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all bootstrap build build-asan run test test-fast bench clean
+.PHONY: all bootstrap build build-asan run test test-fast bench image clean
 
 all: build
 
@@ -34,6 +34,11 @@ test: build build-asan
 # The same without the sanitizer pass, for quick iterations.
 test-fast: build
 	@USHER_SKIP_ASAN=1 scripts/test
+
+# The container image localhost/usher:latest from a Debian 12 base made by mmdebstrap
+# (docs/operator.md); USHER_CONTAINER_TESTS=1 make test-fast then runs it.
+image:
+	@scripts/image
 
 # Each script starts its own throwaway servers and stops them again; see bench/README.md.
 bench: build
