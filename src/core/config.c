@@ -87,6 +87,12 @@ static const struct config_variable variables[] = {
      "where Keycloak sends the browser after logout; a valid post-logout redirect URI"},
     {"SITE_LOGO_URL", "/static/logo.svg", "logo image URL"},
     {"BRAND_COLOR", "#2f5d8a", "brand colour, #rgb or #rrggbb"},
+    {"TERMS_URL", "",
+     "terms of service (http or https URL): linked in the footer and on the "
+     "payment step; unset, no link"},
+    {"PRIVACY_URL", "",
+     "privacy policy (http or https URL): linked in the footer and on the "
+     "payment step; unset, no link"},
     {"RECOVERY_WINDOW_DAYS", "30", "final expiry: days after a cancellation or failed payment"},
     {"RECOVERY_NOTIFY_UNKNOWN", "false",
      "mail a notice to an address that asked for recovery but has no account"},
