@@ -1,9 +1,10 @@
 # Usher's entry points. `make run` and `make test` do all set-up on a fresh Debian 12 machine.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
-.PHONY: all bootstrap build build-asan run test test-fast bench image clean
+.PHONY: all bootstrap build build-asan fuzz-build run test test-fast bench fuzz image clean
 
 all: build
 
@@ -22,18 +23,26 @@ build: bootstrap $(BUILD)/build.ninja
 build-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
+# The libFuzzer harnesses (fuzz/README.md): clang, ASan+UBSan, libusher instrumented.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false \
+	    -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+fuzz-build: bootstrap $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
 # Builds, migrates the embedded SQLite database, applies the demo catalog and serves
 # http://127.0.0.1:8000 (see devstack/run).
 run: build
 	@devstack/run
 
 # Unit and integration tests on the normal build, then all again under ASan+UBSan.
-test: build build-asan
+test: build build-asan fuzz-build
 	@scripts/test
 
 # The same without the sanitizer pass, for quick iterations.
 test-fast: build
-	@USHER_SKIP_ASAN=1 scripts/test
+	@USHER_SKIP_ASAN=1 USHER_SKIP_FUZZ=1 scripts/test
 
 # The container image localhost/usher:latest from a Debian 12 base made by mmdebstrap
 # (docs/operator.md); USHER_CONTAINER_TESTS=1 make test-fast then runs it.
@@ -48,5 +57,9 @@ bench: build
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/provisioning.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/recovery_enumeration.sh
 
+# Every harness for FUZZ_SECONDS (default 600) each; `make test` runs them 20 s each.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) var
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) var

@@ -168,6 +168,10 @@ static const char *cut_name(struct tag *t, const char *s, size_t n)
         return NULL;
     if (n == 0)
         return "empty tag name";
+    /* Names are kept as C strings: an embedded NUL would make the stored name shorter than
+     * key_len (found by fuzz/fuzz_mustache: a heap over-read closing such a section). */
+    if (memchr(s, '\0', n))
+        return "tag name contains a NUL byte";
     return has_ws(s, n) ? "tag name contains whitespace" : NULL;
 }
 

@@ -349,6 +349,24 @@ static void test_syntax_errors(void **state)
     mustache_set_free(set);
 }
 
+/* Found by fuzz/fuzz_mustache (fuzz/corpus/fuzz_mustache/regression-nul-in-section-name): a
+ * section name with a NUL byte was stored shorter than its length, and closing it read past
+ * the stored copy. Such names are now a syntax error, wherever the NUL sits. */
+static void test_nul_in_tag_name(void **state)
+{
+    (void)state;
+    static const char src[] = "{{#\x13\0st}}{{.}}{{/\x13\0st}}";
+    static const char var[] = "{{a\0b}}";
+    struct mustache_set *set = mustache_set_new();
+    char *error = NULL;
+    assert_int_equal(mustache_set_add(set, "t", src, sizeof src - 1, &error), USHER_EINVAL);
+    assert_non_null(strstr(error, "NUL"));
+    free(error);
+    assert_int_equal(mustache_set_add(set, "v", var, sizeof var - 1, NULL), USHER_EINVAL);
+    assert_false(mustache_set_has(set, "t"));
+    mustache_set_free(set);
+}
+
 /* ---- load_dir ---- */
 
 static void write_file(const char *dir, const char *rel, const char *text)
@@ -488,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_recursion_limit),
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_nul_in_tag_name),
         cmocka_unit_test(test_load_dir),
         cmocka_unit_test(test_concurrent_render),
     };
