@@ -1,19 +1,21 @@
 """No plaintext secret survives a journey (issue 15, item 4).
 
-A recovery journey through the doubles — a code mailed through the Mailgun double and
-verified, sessions created and used, a login session on the dashboard, a Stripe webhook
-signup — then every log the fixtures captured (serve and worker), every text column of every
-table and everything under test-artifacts/ are searched for the plaintext codes, the raw
-session cookie values and every configured secret (SECRET_KEY, the OIDC client secret, the
-Keycloak admin secret, the Stripe secret and webhook keys, the Mailgun API key): zero hits.
-Hashes of them are fine (that is how sessions and codes are stored).
+A journey through the doubles — a paid signup (Stripe checkout, signed webhooks, the worker
+creating the Keycloak account with the admin client's secret), a recovery code mailed through
+the Mailgun double and verified, sessions created and used, a login session (written as a
+login leaves it) on the dashboard — then every log the fixtures captured (serve and worker),
+every text column of every table and everything under test-artifacts/ are searched for the
+plaintext code, the raw session cookie values and every secret the world configures
+(SECRET_KEY, the Keycloak admin secret, the Stripe secret and webhook keys, the Mailgun API
+key; the OIDC client secret when set): zero hits. Hashes of them are fine (that is how
+sessions and codes are stored).
 """
 
 import re
 from pathlib import Path
 
-from devstack.doubles.pytest_plugin import keycloak_double, mailgun_double  # noqa: F401
-from stripe_events_support import world  # noqa: F401 - fixture
+from stripe_events_support import NEXTCLOUD, world  # noqa: F401 - fixture
+from devstack.doubles.pytest_plugin import keycloak_double, mailgun_double  # noqa: E402,F401
 from test_recovery import code_for, kinds, send, verify, world_env  # noqa: F401
 from test_worker import migrated, workers  # noqa: F401 - fixtures
 
@@ -40,6 +42,8 @@ def test_no_plaintext_secret_anywhere(world, mailgun_double):
     env = world.env()
     ids = kinds(world.db)
     world.start_worker()
+    world.signup("paid@example.test", "paid", [(NEXTCLOUD, 1)])
+    assert world.user("paid")["subscription_status"] == "active"
     browser = world.server.client()
     assert send(browser, ids["recoverable"]).status_code == 200
     code = code_for(mailgun_double, "gone@example.test")
