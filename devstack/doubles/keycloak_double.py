@@ -74,6 +74,20 @@ def _expiry_text(seconds):
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
+# The execute-actions mail in the words of Usher's Keycloak email theme
+# (deploy/keycloak-theme/usher/email/messages/messages_en.properties: executeActionsSubject and
+# executeActionsBody; tests/doubles check that both say the same).
+EXECUTE_ACTIONS_SUBJECT = "Set your password for your new account"
+
+
+def execute_actions_text(realm_name, username, link, lifespan):
+    """The text part Keycloak renders from the theme's text/executeActions.ftl."""
+    return (f"Welcome to {realm_name}!\n\nYour account {username} is ready. Set your password "
+            f"to start using your services:\n\nSet your password: {link}\n\nThe link works "
+            f"for {_expiry_text(lifespan)}.\n\nIf you didn't sign up, ignore this mail: "
+            f"nothing happens without the link.\n")
+
+
 def default_profile():
     perms = {"view": ["admin", "user"], "edit": ["admin", "user"]}
     return {
@@ -188,9 +202,11 @@ class KeycloakDouble(ServedDouble):
                  client_secret="usher-secret", redirect_uris=None,
                  post_logout_redirect_uris=None, admin_client_id="usher-admin",
                  admin_client_secret="usher-admin-secret", groups=(), users=(),
-                 unmanaged_attribute_policy="DISABLED", verbose=False):
+                 unmanaged_attribute_policy="DISABLED", verbose=False,
+                 realm_display_name=None):
         self.lock = threading.RLock()
         self.realm = realm
+        self.realm_display_name = realm_display_name
         self.state = KeycloakState()
         self.keys = [SigningKey()]     # keys[-1] signs; all are listed in the JWKS
         self.clients = {}
@@ -1131,6 +1147,10 @@ new password.</p>"""))
 <div class="alert-info" id="kc-info-message">You should receive an email shortly with further
 instructions.</div>"""))
 
+    def realm_name(self):
+        """What Keycloak's mails call the realm: its display name, else its capitalised name."""
+        return self.realm_display_name or self.realm[:1].upper() + self.realm[1:]
+
     def _send_reset_email(self, u, client_id):
         def text(link):
             return (f"Someone just requested to change your {self.realm} account's "
@@ -1445,13 +1465,9 @@ instructions.</div>"""))
                             "send the email to the server. More information is available in "
                             "the server log.")
         def text(link):
-            return (f"Your administrator has just requested that you update your "
-                    f"{self.realm} account by performing the following action(s): "
-                    f"{', '.join(actions)}. Click on the link below to start this "
-                    f"process.\n\n{link}\n\nThis link will expire within "
-                    f"{_expiry_text(lifespan)}.\n")
-        self._action_email(u, actions, client_id, redirect_uri, lifespan, "Update Your Account",
-                           text)
+            return execute_actions_text(self.realm_name(), u["username"], link, lifespan)
+        self._action_email(u, actions, client_id, redirect_uri, lifespan,
+                           EXECUTE_ACTIONS_SUBJECT, text)
         return empty(204)
 
     def a_user_groups(self, req):
@@ -1598,12 +1614,13 @@ instructions.</div>"""))
         with self.lock:
             rows = "".join(
                 f"<tr><td>{time.strftime('%H:%M:%S', time.localtime(e['sent_at']))}</td>"
-                f"<td>{esc(e['to'])}</td><td>{esc(', '.join(e['actions']))}</td>"
+                f"<td>{esc(e['to'])}</td><td>{esc(e['subject'])}</td>"
+                f"<td>{esc(', '.join(e['actions']))}</td>"
                 f"<td><a href='{esc(e['link'])}'>open link</a></td></tr>"
                 for e in reversed(self.state.emails))
         return html_response(200, page("Keycloak outbox", f"""
 <h1>Keycloak double — emails sent</h1>
-<table><tr><th>Time</th><th>To</th><th>Actions</th><th></th></tr>{rows}</table>"""))
+<table><tr><th>Time</th><th>To</th><th>Subject</th><th>Actions</th><th></th></tr>{rows}</table>"""))
 
     # --- control API ---------------------------------------------------------------------
 

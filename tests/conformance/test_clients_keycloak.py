@@ -6,8 +6,10 @@ subgroups, and Usher-owned attributes under each unmanaged-attribute policy. The
 against the double: tests/integration/test_clients_keycloak.py."""
 
 import copy
+import html
 import importlib.util
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -194,8 +196,34 @@ def test_password_setup_email(keycloak, smtp_catcher, user):
                  redirect_uri=redirect, lifespan=600)
     assert out["rc"] == OK, out
     mail = smtp_catcher.wait_for(to=user["email"], timeout=30)
-    assert "This link will expire within 10 minutes." in mail.text
-    link = [w for w in mail.text.split() if "/login-actions/action-token?key=" in w][0]
+    # Kept for a look at the real mail (open the .eml in a mail client).
+    out_dir = Path(__file__).resolve().parents[2] / "test-artifacts/conformance"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "password-setup-mail.eml").write_bytes(mail.message.as_bytes())
+    # The words of the "usher" email theme (deploy/keycloak-theme/usher, the realm's
+    # emailTheme), not Keycloak's generic "Update Your Account" text.
+    assert mail.subject == "Set your password for your new account"
+    text = mail.text
+    assert "Welcome to Usher (conformance tests)!" in text, text
+    assert (f"Your account {user['username']} is ready. Set your password to start using "
+            "your services:") in text, text
+    assert "The link works for 10 minutes." in text, text
+    assert "If you didn't sign up, ignore this mail" in text, text
+    assert "Update Your Account" not in text and "administrator" not in text, text
+    found = re.findall(r"https?://\S+/login-actions/action-token\?\S+", text)
+    assert len(found) == 1, text  # what tests/e2e/journeys.py looks for
+    link = found[0]
+    assert "/login-actions/action-token?key=" in link
+    # The HTML part: brand colour, the "Set your password" button on the same link.
+    html_part = mail.message.get_body(preferencelist=("html",))
+    assert html_part is not None and html_part.get_content_type() == "text/html"
+    page = html_part.get_content()
+    assert "#2f5d8a" in page, page
+    assert html.unescape(page).count(f'href="{link}"') == 2, page  # the button + the fallback
+    button = re.search(r'<a href="[^"]+" style="[^"]*background:#2f5d8a[^"]*">([^<]+)</a>', page)
+    assert button and button.group(1) == "Set your password", page
+    assert f"<strong>{user['username']}</strong>" in page, page
+    assert "Welcome to Usher (conformance tests)!" in page, page
     claims = jwt_claims(link.split("key=", 1)[1].split("&", 1)[0])
     assert claims["typ"] == "execute-actions"
     assert claims["rqac"] == ["UPDATE_PASSWORD"]

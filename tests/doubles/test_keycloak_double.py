@@ -433,6 +433,16 @@ def test_execute_actions_email(keycloak_double, ada, adm):
     mails = requests.get(kc.url + "/_control/emails", timeout=5).json()
     assert len(mails) == 1 and mails[0]["to"] == "ada@example.test"
     assert mails[0]["actions"] == ["UPDATE_PASSWORD"] and mails[0]["lifespan"] == 3600
+    # the words of the "usher" email theme (deploy/keycloak-theme/usher), as the real one sends
+    assert mails[0]["subject"] == "Set your password for your new account"
+    text = mails[0]["text"]
+    assert text.startswith("Welcome to Usher!\n\nYour account ada is ready. Set your password "
+                           "to start using your services:\n\nSet your password: "), text
+    assert "The link works for 1 hour." in text and "If you didn't sign up" in text, text
+    assert re.findall(r"https?://\S+/login-actions/action-token\?\S+", text) == [
+        mails[0]["link"]]
+    inbox = requests.get(kc.url + "/inbox", timeout=5).text
+    assert "Set your password for your new account" in inbox and "UPDATE_PASSWORD" in inbox
     # the link in the email sets a password; then the user can log in with it
     page = requests.get(mails[0]["link"], timeout=5)
     assert page.status_code == 200 and "password-new" in page.text
@@ -457,6 +467,38 @@ def test_execute_actions_email(keycloak_double, ada, adm):
                 json=["UPDATE_PASSWORD"], timeout=5)
     assert r.status_code == 400
     assert len(kc.emails) == 1
+
+
+def _java_properties(path):
+    """key -> value of a simple .properties file (no line continuations)."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.replace("\\n", "\n")
+    return out
+
+
+def _message_format(pattern, *args):
+    """java.text.MessageFormat for plain {n} arguments and '' (the theme's subset)."""
+    out = re.sub(r"\{(\d+)\}", lambda m: "\0" + m.group(1) + "\0", pattern).replace("''", "'")
+    return re.sub("\0(\\d+)\0", lambda m: str(args[int(m.group(1))]), out)
+
+
+def test_execute_actions_words_match_the_keycloak_theme():
+    """The double's subject and text are the theme's executeActionsSubject and
+    executeActionsBody (text/executeActions.ftl adds a final newline)."""
+    from pathlib import Path
+
+    from devstack.doubles.keycloak_double import EXECUTE_ACTIONS_SUBJECT, execute_actions_text
+    theme = Path(__file__).resolve().parents[2] / "deploy/keycloak-theme/usher/email"
+    msgs = _java_properties(theme / "messages/messages_en.properties")
+    assert msgs["executeActionsSubject"] == EXECUTE_ACTIONS_SUBJECT
+    link = "http://kc.test/realms/usher/login-actions/action-token?key=k&client_id=usher"
+    want = _message_format(msgs["executeActionsBody"], link, 720, "Harbor Cloud",
+                           "Set your password", "12 hours", "ada") + "\n"
+    assert execute_actions_text("Harbor Cloud", "ada", link, 43200) == want
+    assert "parent=base" in (theme / "theme.properties").read_text()
 
 
 def test_groups(keycloak_double, ada, adm):
