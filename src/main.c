@@ -4,6 +4,7 @@
  * Exit statuses: 0 success, 1 failure at run time, 2 bad usage or configuration.
  */
 #include "check.h"
+#include "core/messages.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -215,6 +216,13 @@ int main(int argc, char **argv)
     }
     if (cfg.debug)
         log_set_level(LOG_DEBUG);
+    char *messages_error = NULL;
+    if (messages_load(cfg.data_dir, &messages_error) != 0) {
+        fprintf(stderr, "usher: %s\n", messages_error);
+        free(messages_error);
+        config_cleanup(&cfg);
+        return EXIT_USAGE;
+    }
     task_store_set_default_max_attempts(cfg.task_max_retries + 1);
     int status;
     if (ulfius_global_init() != U_OK) {

@@ -15,6 +15,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "db/db.h"
 #include "domain/rate_limit.h"
 #include "domain/validate.h"
@@ -225,12 +226,12 @@ const char *code_outcome_message(enum code_outcome outcome)
 {
     switch (outcome) {
     case CODE_VERIFIED: return NULL;
-    case CODE_INCORRECT: return CODE_MSG_INCORRECT;
-    case CODE_EXPIRED: return CODE_MSG_EXPIRED;
-    case CODE_TOO_MANY: return CODE_MSG_TOO_MANY;
+    case CODE_INCORRECT: return msg("code.incorrect");
+    case CODE_EXPIRED: return msg("code.expired");
+    case CODE_TOO_MANY: return msg("code.too_many_attempts");
     case CODE_NO_CODE: break;
     }
-    return CODE_MSG_NONE;
+    return msg("code.none");
 }
 
 struct code_row {

@@ -40,12 +40,6 @@ struct db_pool;
  * hour), then code_purge removes them. */
 #define CODE_RETENTION_SECONDS (24 * 60 * 60)
 
-/* The messages people see (SPEC §3), exactly. */
-#define CODE_MSG_INCORRECT "Incorrect code"
-#define CODE_MSG_EXPIRED "Code expired. Please request a new code."
-#define CODE_MSG_NONE "No verification in progress. Please request a new code."
-#define CODE_MSG_TOO_MANY "Too many attempts. Please request a new code."
-
 /* Who a code is for. Borrowed strings. */
 struct code_subject {
     const char *purpose; /* "signup" | "recovery" */

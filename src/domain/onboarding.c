@@ -4,6 +4,7 @@
  */
 #include "domain/onboarding.h"
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "core/human_format.h"
 #include "core/mem.h"
@@ -276,7 +277,7 @@ static void check_purchasable(const struct product_facts *f, const char *cycle, 
 static int check_plan(struct db_conn *conn, const struct onboarding_choice *c, char **error)
 {
     if (!c->plan || !*c->plan) {
-        *error = xstrdup("Choose a plan.");
+        *error = xstrdup(msg("order.choose_plan"));
         return 0;
     }
     struct product_facts f;
@@ -284,7 +285,7 @@ static int check_plan(struct db_conn *conn, const struct onboarding_choice *c, c
     if (rc != 0)
         return rc;
     if (!f.found || strcmp(f.page, "plan"))
-        *error = xstrdup("That plan is not available. Choose one of the plans shown.");
+        *error = xstrdup(msg("order.plan_unavailable"));
     else
         check_purchasable(&f, c->cycle, error);
     return 0;
@@ -300,7 +301,7 @@ static const char **all_slugs(const struct onboarding_choice *c, size_t *n, char
         slugs[i] =
             json_string_value(json_array_get(i < na ? c->addons : c->storage, i < na ? i : i - na));
         if (!slugs[i]) {
-            *error = xstrdup("One of the chosen add-ons is not available.");
+            *error = xstrdup(msg("order.addon_unavailable"));
             free(slugs);
             return NULL;
         }
@@ -330,9 +331,8 @@ static int check_addons(struct db_conn *conn, const struct onboarding_choice *c,
         bool fits = f.found && !strcmp(f.page, storage ? "storage" : "addon") &&
                     (!storage || !strcmp(f.parent, c->plan));
         if (!fits)
-            *error = xstrdup(storage ? "One of the chosen storage options is not available "
-                                       "for your plan."
-                                     : "One of the chosen add-ons is not available.");
+            *error = xstrdup(storage ? msg("order.storage_unavailable")
+                                     : msg("order.addon_unavailable"));
         else
             check_purchasable(&f, c->cycle, error);
     }
@@ -342,11 +342,11 @@ static int check_addons(struct db_conn *conn, const struct onboarding_choice *c,
 static int check_on(struct db_conn *conn, const struct onboarding_choice *c, char **error)
 {
     if (!onboarding_cycle_valid(c->cycle)) {
-        *error = xstrdup("Choose monthly or annual billing.");
+        *error = xstrdup(msg("order.choose_cycle"));
         return 0;
     }
     if ((c->addons && !json_is_array(c->addons)) || (c->storage && !json_is_array(c->storage))) {
-        *error = xstrdup("One of the chosen add-ons is not available.");
+        *error = xstrdup(msg("order.addon_unavailable"));
         return 0;
     }
     size_t n = 0;
@@ -356,9 +356,9 @@ static int check_on(struct db_conn *conn, const struct onboarding_choice *c, cha
     int rc = 0;
     size_t na = json_array_size(c->addons);
     if (n > ONBOARDING_MAX_ADDONS)
-        *error = xstrdup("Too many add-ons were chosen.");
+        *error = xstrdup(msg("order.too_many_addons"));
     else if (has_duplicates(slugs, n))
-        *error = xstrdup("Each add-on can be chosen only once.");
+        *error = xstrdup(msg("order.addon_twice"));
     else
         rc = check_plan(conn, c, error);
     if (rc == 0 && !*error)
@@ -458,7 +458,7 @@ static int add_line(struct db_pool *pool, const char *slug, const char *cycle, j
     json_t *product = NULL;
     int rc = onboarding_product(pool, slug, &product);
     if (rc == USHER_ENOTFOUND) {
-        *error = xstrdup("Part of your order is no longer available. Please choose again.");
+        *error = xstrdup(msg("order.no_longer_available"));
         return USHER_EINVAL;
     }
     if (rc != 0)
@@ -466,7 +466,7 @@ static int add_line(struct db_pool *pool, const char *slug, const char *cycle, j
     json_t *price = json_object_get(json_object_get(product, "prices"), cycle);
     if (!price || json_is_true(json_object_get(product, "is_coming_soon"))) {
         json_decref(product);
-        *error = xstrdup("Part of your order is no longer available. Please choose again.");
+        *error = xstrdup(msg("order.no_longer_available"));
         return USHER_EINVAL;
     }
     json_t *line = json_deep_copy(price);
@@ -483,7 +483,7 @@ int onboarding_order(struct db_pool *pool, const struct onboarding_choice *c, js
     *out = NULL;
     *error = NULL;
     if (!onboarding_cycle_valid(c->cycle) || !c->plan) {
-        *error = xstrdup("Choose a plan and a billing cycle.");
+        *error = xstrdup(msg("order.choose_plan_and_cycle"));
         return USHER_EINVAL;
     }
     json_t *lines = json_array();
@@ -501,7 +501,7 @@ int onboarding_order(struct db_pool *pool, const struct onboarding_choice *c, js
     int64_t total = 0;
     const char *currency = NULL;
     if (rc == 0 && onboarding_order_total(lines, &total, &currency) != 0) {
-        *error = xstrdup("This combination can't be bought together. Please choose again.");
+        *error = xstrdup(msg("order.incompatible"));
         rc = USHER_EINVAL;
     }
     if (rc != 0) {

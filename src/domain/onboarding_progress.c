@@ -4,6 +4,7 @@
  */
 #include "domain/onboarding_progress.h"
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "db/db.h"
 #include "db/task_store.h"
@@ -26,17 +27,12 @@ const char *onboarding_progress_name(enum onboarding_progress p)
 const char *onboarding_progress_message(enum onboarding_progress p)
 {
     switch (p) {
-    case ONBOARDING_ACCOUNT_CREATED:
-        return "Your account has been created. We're setting up your services…";
-    case ONBOARDING_WAITING_CAPACITY:
-        return "Your account has been created, but a service you chose has no free seat right "
-               "now. Your access will follow automatically as soon as a seat frees up.";
-    case ONBOARDING_READY:
-        return "Your account is ready. Set your password with the link we emailed you, then "
-               "log in.";
+    case ONBOARDING_ACCOUNT_CREATED: return msg("progress.account_created");
+    case ONBOARDING_WAITING_CAPACITY: return msg("progress.waiting_capacity");
+    case ONBOARDING_READY: return msg("progress.ready");
     case ONBOARDING_PENDING: break;
     }
-    return "We're confirming your payment and creating your account…";
+    return msg("progress.pending");
 }
 
 int onboarding_local_taken(struct db_pool *pool, const char *username, const char *email,

@@ -3,6 +3,7 @@
  */
 #include "domain/validate.h"
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "core/mem.h"
 
@@ -39,12 +40,12 @@ int validate_email(const char *in, char **normalized, const char **error)
     const char *domain = at ? at + 1 : NULL;
     const char *dot = domain ? strrchr(domain, '.') : NULL;
     if (!*e) {
-        *error = "Email is required.";
+        *error = msg("validate.email_required");
     } else if (strlen(e) > EMAIL_MAX_LEN) {
-        *error = "Email is too long.";
+        *error = msg("validate.email_too_long");
     } else if (!at || at == e || strchr(domain, '@') || !dot || dot == domain || !dot[1] ||
                strstr(domain, "..") || !email_chars_ok(e)) {
-        *error = "Enter a valid email address.";
+        *error = msg("validate.email_invalid");
     } else {
         *normalized = e;
         return 0;
@@ -70,11 +71,11 @@ int validate_name(const char *in, int max, char **normalized, const char **error
         if (*p < 0x20 || *p == 0x7f)
             controls = true;
     if (!*name)
-        *error = "This field is required.";
+        *error = msg("validate.required");
     else if (utf8_length(name) > (size_t)max)
-        *error = "This is too long.";
+        *error = msg("validate.too_long");
     else if (controls)
-        *error = "This contains characters that are not allowed.";
+        *error = msg("validate.bad_characters");
     else {
         *normalized = name;
         return 0;
@@ -93,11 +94,11 @@ int validate_username(const char *in, char **normalized, const char **error)
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
         n--;
     if (n == 0) {
-        *error = "Choose a username.";
+        *error = msg("validate.username_required");
         return USHER_EINVAL;
     }
     if (n < USERNAME_MIN_LEN || n > USERNAME_MAX_LEN) {
-        *error = "Usernames are 3 to 64 characters long.";
+        *error = msg("validate.username_length");
         return USHER_EINVAL;
     }
     char *out = xmalloc(n + 1);
@@ -108,9 +109,7 @@ int validate_username(const char *in, char **normalized, const char **error)
         bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
         if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
             free(out);
-            *error = i == 0 ? "Usernames start with a letter or a digit."
-                            : "Usernames may contain only letters, digits, dots, dashes and "
-                              "underscores.";
+            *error = i == 0 ? msg("validate.username_start") : msg("validate.username_characters");
             return USHER_EINVAL;
         }
         out[i] = c;

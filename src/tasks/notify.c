@@ -16,6 +16,7 @@
  * - failure, retried by the task policy: the database, Mailgun down or rate limited,
  *   Mailgun not configured yet, a template that does not load.
  */
+#include "core/messages.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -34,21 +35,21 @@
 struct notice {
     const char *task; /* the task name, also the sent-marker's kind */
     const char *template_name;
-    const char *subject_fmt; /* one %s: SITE_NAME */
+    const char *subject_id; /* message id; {{site_name}} */
     const char *tag;
 };
 
 static const struct notice canceled_notice = {
     .task = "notify_subscription_canceled",
     .template_name = "subscription_canceled",
-    .subject_fmt = "Your %s subscription has been canceled",
+    .subject_id = "email.subscription_canceled_subject",
     .tag = "subscription-canceled",
 };
 
 static const struct notice payment_failed_notice = {
     .task = "notify_payment_failed",
     .template_name = "payment_failed",
-    .subject_fmt = "Your %s payment didn't go through",
+    .subject_id = "email.payment_failed_subject",
     .tag = "payment-failed",
 };
 
@@ -92,7 +93,7 @@ static int send_notice(struct task_run *run, const struct notice *n, const struc
         run->permanent = true;
         return USHER_EINVAL;
     }
-    char *subject = xasprintf(n->subject_fmt, cfg->site_name);
+    char *subject = msg_format(n->subject_id, json_pack("{s:s}", "site_name", cfg->site_name));
     struct email_message msg = {.to = u->email,
                                 .subject = subject,
                                 .template_name = n->template_name,

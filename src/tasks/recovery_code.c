@@ -13,6 +13,7 @@
  * The digits exist only in this handler's memory between code_issue and Mailgun: never in the
  * task's arguments, its error text or a log line. A retry issues a fresh code.
  */
+#include "core/messages.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
@@ -35,10 +36,10 @@
 
 /* Sends template_name to `to` with ctx; on failure describes it in the task (what names the
  * mail) and returns the error. */
-static int mail(struct task_run *run, const char *to, const char *subject_fmt,
+static int mail(struct task_run *run, const char *to, const char *subject_id,
                 const char *template_name, const json_t *ctx, const char *what)
 {
-    char *subject = xasprintf(subject_fmt, run->cfg->site_name);
+    char *subject = msg_format(subject_id, json_pack("{s:s}", "site_name", run->cfg->site_name));
     struct email_message msg = {.to = to,
                                 .subject = subject,
                                 .template_name = template_name,
@@ -84,7 +85,7 @@ static int send_code(struct task_run *run, const struct recovery_account *a,
                             "recovery_url", recovery_url);
     code_issued_wipe(&issued);
     free(recovery_url);
-    rc = mail(run, a->email, "Your %s recovery code", "recovery_code", ctx, "the code");
+    rc = mail(run, a->email, "email.recovery_code_subject", "recovery_code", ctx, "the code");
     json_decref(ctx);
     if (rc != 0) {
         int irc = code_invalidate(run->pool, issued.id);
@@ -124,8 +125,7 @@ static int send_notice(struct task_run *run, const char *email, enum recovery_st
     free(login_url);
     /* The day's hit is counted before sending: a notice lost to a Mailgun failure is not
      * worth a second one the same day (it is optional, and says nothing the site doesn't). */
-    rc = mail(run, email, "About your %s account recovery request", "recovery_notice", ctx,
-              "the notice");
+    rc = mail(run, email, "email.recovery_notice_subject", "recovery_notice", ctx, "the notice");
     json_decref(ctx);
     if (rc != 0)
         return rc;

@@ -3,6 +3,7 @@
  */
 #include "web/access.h"
 
+#include "core/messages.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -31,7 +32,7 @@ static void append_query_value(struct buf *b, const char *s)
 static void send_to_login(struct web_request *r)
 {
     if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
-        web_reply_json_error(r, 401, "Login required");
+        web_reply_json_error(r, 401, msg("http.login_required"));
         return;
     }
     struct buf location;
@@ -69,8 +70,8 @@ int web_access_check(struct web_request *r)
     if (rc != 0)
         return rc;
     if (access == WEB_ADMIN && !r->user->is_admin) {
-        char *message = xasprintf("Access denied. You must be a member of the %s group.",
-                                  r->app->cfg->admin_group);
+        char *message =
+            msg_format("http.admin_only", json_pack("{s:s}", "group", r->app->cfg->admin_group));
         web_reply_error(r, 403, message);
         free(message);
         return USHER_EFORBIDDEN;

@@ -3,6 +3,7 @@
  * confirmation, POST sends Keycloak's UPDATE_PASSWORD email, one per minute per user) and manage
  * subscription (a Stripe Billing Portal session).
  */
+#include "core/messages.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -29,7 +30,7 @@ static void message_page(struct web_request *r, int status, const char *title, c
     json_t *ctx = web_page_context(r, title);
     json_object_set_new(ctx, "message", json_string(message));
     json_object_set_new(ctx, "back_url", json_string("/dashboard/"));
-    json_object_set_new(ctx, "back_label", json_string("Back to your services"));
+    json_object_set_new(ctx, "back_label", json_string(msg("account.back_to_services")));
     web_reply_page(r, status, "message", ctx);
     json_decref(ctx);
 }
@@ -38,7 +39,7 @@ static void message_page(struct web_request *r, int status, const char *title, c
  * never mails anyone. */
 static void confirm_page(struct web_request *r)
 {
-    json_t *ctx = web_dashboard_context(r, "Change password", "password");
+    json_t *ctx = web_dashboard_context(r, msg("title.change_password"), "password");
     web_reply_page(r, 200, "change_password", ctx);
     json_decref(ctx);
 }
@@ -51,8 +52,7 @@ int web_reset_password(struct web_request *r)
         return 0;
     }
     if (!r->app->kc || !r->user->keycloak_id) {
-        message_page(r, 503, "Change password",
-                     "Changing your password is not available right now. Please try again later.");
+        message_page(r, 503, msg("title.change_password"), msg("password.unavailable"));
         return 0;
     }
     char bucket[64];
@@ -63,11 +63,10 @@ int web_reset_password(struct web_request *r)
     if (rc != 0)
         return rc;
     if (!limit.allowed) {
-        char text[160];
-        snprintf(text, sizeof text,
-                 "We already sent you an email a moment ago. You can ask again in %lld seconds.",
-                 (long long)limit.retry_after);
-        message_page(r, 429, "Change password", text);
+        char *text = msg_format("password.wait",
+                                json_pack("{s:I}", "seconds", (json_int_t)limit.retry_after));
+        message_page(r, 429, msg("title.change_password"), text);
+        free(text);
         return 0;
     }
     /* No redirect_uri: Keycloak accepts only the client's registered redirect URIs there, and
@@ -81,13 +80,10 @@ int web_reset_password(struct web_request *r)
         log_error("request_id=%s msg=\"password email failed\" user_id=%lld error=\"%s\" "
                   "detail=\"%s\"",
                   r->request_id, (long long)r->user->id, usher_strerror(rc), detail);
-        message_page(r, 502, "Change password",
-                     "We couldn't send the email right now. Please try again in a minute.");
+        message_page(r, 502, msg("title.change_password"), msg("mail.failed"));
         return 0;
     }
-    message_page(r, 200, "Change password",
-                 "We sent you an email with a link to change your password. The link is valid "
-                 "for an hour.");
+    message_page(r, 200, msg("title.change_password"), msg("password.sent"));
     return 0;
 }
 
@@ -95,8 +91,7 @@ int web_billing_portal(struct web_request *r)
 {
     const struct usher_config *cfg = r->app->cfg;
     if (!r->user->stripe_customer_id || !*cfg->stripe_secret_key) {
-        message_page(r, 400, "Manage subscription",
-                     "There is no subscription to manage on this account yet.");
+        message_page(r, 400, msg("title.manage_subscription"), msg("billing.no_subscription"));
         return 0;
     }
     char *return_url = xasprintf("%s/dashboard/", cfg->public_base_url);
@@ -112,15 +107,13 @@ int web_billing_portal(struct web_request *r)
         log_error("request_id=%s msg=\"stripe billing portal has no saved configuration: save "
                   "one in the Stripe dashboard (Settings > Billing > Customer portal)\"",
                   r->request_id);
-        message_page(r, 503, "Manage subscription",
-                     "Subscription management is not set up yet. Please contact support.");
+        message_page(r, 503, msg("title.manage_subscription"), msg("billing.not_set_up"));
         return 0;
     }
     if (rc != 0) {
         log_error("request_id=%s msg=\"billing portal failed\" error=\"%s\"", r->request_id,
                   usher_strerror(rc));
-        message_page(r, 502, "Manage subscription",
-                     "We couldn't open subscription management right now. Please try again.");
+        message_page(r, 502, msg("title.manage_subscription"), msg("billing.failed"));
         return 0;
     }
     web_redirect(r, url);

@@ -9,6 +9,7 @@
  */
 #include "web/dashboard.h"
 
+#include "core/messages.h"
 #include "core/human_format.h"
 #include "domain/dashboard.h"
 #include "domain/users.h"
@@ -72,7 +73,7 @@ int web_dashboard(struct web_request *r)
     int rc = dashboard_cards(r->app->db, r->user->id, r->user->is_admin, &cards);
     if (rc != 0)
         return rc;
-    json_t *ctx = web_dashboard_context(r, "Your services", "services");
+    json_t *ctx = web_dashboard_context(r, msg("title.your_services"), "services");
     json_object_set_new(ctx, "has_cards", json_boolean(json_array_size(cards) > 0));
     json_object_set_new(ctx, "cards", cards);
     web_reply_page(r, 200, "dashboard", ctx);
@@ -133,7 +134,7 @@ int web_account(struct web_request *r)
     int rc = dashboard_subscription_items(r->app->db, r->user->id, &items);
     if (rc != 0)
         return rc;
-    json_t *ctx = web_dashboard_context(r, "Account", "account");
+    json_t *ctx = web_dashboard_context(r, msg("title.account"), "account");
     format_items(items, ctx);
     json_object_set_new(ctx, "has_items", json_boolean(json_array_size(items) > 0));
     json_object_set_new(ctx, "items", items);

@@ -3,6 +3,7 @@
  */
 #include "web/dispatch.h"
 
+#include "core/messages.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -125,7 +126,7 @@ static void run_route(struct web_request *r)
     if (!r->replied) {
         log_error("request_id=%s msg=\"handler sent no reply\" route=%s", r->request_id,
                   route->name);
-        web_reply_error(r, 500, "Internal error");
+        web_reply_error(r, 500, msg("http.internal_error"));
     }
 }
 
@@ -186,14 +187,14 @@ int web_dispatch(const struct _u_request *req, struct _u_response *resp, void *u
 
     r.route = web_route_find(r.path);
     if (!r.route) {
-        web_reply_error(&r, 404, "Not found");
+        web_reply_error(&r, 404, msg("http.not_found"));
     } else if (!web_route_allows(r.route, r.method)) {
         char allow[64];
         web_route_allow_header(r.route, allow, sizeof allow);
         web_set_header(&r, "Allow", allow);
-        web_reply_error(&r, 405, "Method not allowed");
+        web_reply_error(&r, 405, msg("http.method_not_allowed"));
     } else if (body_too_large(&r)) {
-        web_reply_error(&r, 413, "Request body too large");
+        web_reply_error(&r, 413, msg("http.body_too_large"));
     } else {
         run_route(&r);
     }

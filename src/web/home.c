@@ -4,6 +4,7 @@
  * identity provider's own reset flow (Keycloak's login-actions/reset-credentials for the
  * login client; absent when login is not configured).
  */
+#include "core/messages.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "domain/session_store.h"
@@ -37,7 +38,7 @@ int web_home(struct web_request *r)
         web_redirect(r, "/dashboard/");
         return 0;
     }
-    json_t *ctx = web_page_context(r, "Welcome");
+    json_t *ctx = web_page_context(r, msg("title.welcome"));
     char *forgot = reset_credentials_url(r->app->cfg);
     if (forgot)
         json_object_set_new(ctx, "forgot_password_url", json_string(forgot));

@@ -3,6 +3,7 @@
  */
 #include "web/http_error.h"
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "web/response.h"
@@ -23,13 +24,13 @@ int web_status_for_error(int err)
 static const char *message_for(int status)
 {
     switch (status) {
-    case 400: return "Invalid request";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 409: return "Conflict";
-    case 429: return "Too many requests. Please try again later.";
-    case 502: return "An upstream service failed. Please try again later.";
-    default: return "Internal error";
+    case 400: return msg("http.invalid_request");
+    case 403: return msg("http.forbidden");
+    case 404: return msg("http.not_found");
+    case 409: return msg("http.conflict");
+    case 429: return msg("http.too_many_requests");
+    case 502: return msg("http.upstream_failed");
+    default: return msg("http.internal_error");
     }
 }
 

@@ -4,6 +4,7 @@
  * No key configured → 404, as if the route did not exist; a missing or wrong key → 401. The
  * key is compared in constant time.
  */
+#include "core/messages.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -64,7 +65,7 @@ int web_metrics(struct web_request *r)
 {
     const char *key = r->app->cfg->prometheus_metrics_api_key;
     if (!*key) {
-        web_reply_error(r, 404, "Not found");
+        web_reply_error(r, 404, msg("http.not_found"));
         return 0;
     }
     const char *auth = web_header(r, "Authorization");

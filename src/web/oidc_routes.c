@@ -21,6 +21,7 @@
  * Without KEYCLOAK_SERVER_URL, KEYCLOAK_REALM, OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET the
  * login routes answer 503 "Login is not configured".
  */
+#include "core/messages.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -42,13 +43,12 @@
 #include <string.h>
 
 #define CODE_MAX 4096
-#define NOT_CONFIGURED "Login is not configured"
 
 static bool settings(struct web_request *r, struct oidc_settings *s)
 {
     if (oidc_settings_init(s, r->app->cfg) == 0)
         return true;
-    web_reply_error(r, 503, NOT_CONFIGURED);
+    web_reply_error(r, 503, msg("login.not_configured"));
     return false;
 }
 
@@ -70,7 +70,7 @@ int web_oidc_authenticate(struct web_request *r)
     } else if (rc == USHER_EUPSTREAM) {
         log_warn("request_id=%s msg=\"login unavailable: identity provider unreachable\"",
                  r->request_id);
-        web_reply_error(r, 503, "Login is unavailable right now. Please try again shortly.");
+        web_reply_error(r, 503, msg("login.unavailable"));
         rc = 0;
     }
     oidc_login_request_cleanup(&req);
@@ -82,7 +82,7 @@ int web_oidc_authenticate(struct web_request *r)
 static void refuse(struct web_request *r, const char *why)
 {
     log_warn("request_id=%s msg=\"login refused\" reason=\"%s\"", r->request_id, why);
-    char *message = xasprintf("We couldn't log you in: %s. Please start the login again.", why);
+    char *message = msg_format("login.refused", json_pack("{s:s}", "reason", why));
     web_reply_error_kind(r, 400, "login_failed", message);
     free(message);
 }
@@ -102,9 +102,8 @@ static void refuse_provider_error(struct web_request *r, const char *error)
     log_quote(quoted, sizeof quoted, error);
     log_warn("request_id=%s msg=\"login refused\" reason=\"provider error\" error=\"%s\"",
              r->request_id, quoted);
-    char *message = xasprintf("The identity provider answered \"%s\". Please start the login "
-                              "again.",
-                              is_error_code(error) ? error : "error");
+    char *message = msg_format("login.provider_error",
+                               json_pack("{s:s}", "error", is_error_code(error) ? error : "error"));
     web_reply_error_kind(r, 400, "login_failed", message);
     free(message);
 }
@@ -191,9 +190,7 @@ int web_oidc_callback(struct web_request *r)
                                &id_token, &why);
         if (rc == USHER_EUPSTREAM) {
             log_warn("request_id=%s msg=\"login failed\" reason=\"%s\"", r->request_id, why);
-            web_reply_error(r, 502,
-                            "The identity provider could not be reached. Please try "
-                            "again shortly.");
+            web_reply_error(r, 502, msg("login.provider_unreachable"));
             rc = 0;
         } else if (rc != 0) {
             refuse(r, why);
@@ -237,7 +234,7 @@ static int end_session(struct web_request *r)
  * when the visitor is still logged in. It never logs out by itself: no state changes on GET. */
 static int logout_page(struct web_request *r)
 {
-    json_t *ctx = web_page_context(r, "Log out");
+    json_t *ctx = web_page_context(r, msg("title.log_out"));
     json_object_set_new(ctx, "logged_in", json_boolean(r->session && r->session->user_id));
     web_reply_page(r, 200, "logout", ctx);
     json_decref(ctx);

@@ -9,6 +9,7 @@
  * session's "onboarding" object gets storage_addons and the combined addons list (general
  * first, then storage) the checkout sells.
  */
+#include "core/messages.h"
 #include "core/err.h"
 #include "domain/onboarding.h"
 #include "domain/onboarding_cache.h"
@@ -65,7 +66,7 @@ static int show(struct web_request *r, int status, const char *plan, const char 
     int rc = onboarding_product(r->app->db, plan, &plan_product);
     if (rc != 0 && rc != USHER_ENOTFOUND)
         return rc;
-    json_t *ctx = web_page_context(r, "Add storage");
+    json_t *ctx = web_page_context(r, msg("title.add_storage"));
     const char *plan_name = json_string_value(json_object_get(plan_product, "name"));
     json_object_set_new(ctx, "plan_name", json_string(plan_name ? plan_name : plan));
     json_object_set_new(ctx, "cycle_annual", json_boolean(!strcmp(cycle, "annual")));

@@ -13,6 +13,7 @@
  * Stripe; Stripe.js is loaded only in embedded mode, as the CSP allows. The summary's
  * renewal note gets charged_today ("$12.00") and renews_on ("15 February 2027").
  */
+#include "core/messages.h"
 #include "core/config.h"
 #include "core/human_format.h"
 #include "domain/onboarding.h"
@@ -79,7 +80,7 @@ static int show(struct web_request *r, const json_t *state)
 
     const struct usher_config *cfg = r->app->cfg;
     bool embedded = cfg->stripe_checkout_ui == CHECKOUT_UI_EMBEDDED;
-    json_t *ctx = web_page_context(r, "Your account and payment");
+    json_t *ctx = web_page_context(r, msg("title.your_account_and_payment"));
     json_object_set_new(ctx, "first_name", json_string(str(state, "first_name")));
     json_object_set_new(ctx, "last_name", json_string(str(state, "last_name")));
     json_object_set_new(ctx, "username", json_string(str(state, "username")));
@@ -129,7 +130,7 @@ int web_onboarding_cancel(struct web_request *r)
 {
     json_t *state = web_onboarding_state(r, false);
     const char *plan = json_string_value(json_object_get(state, "plan"));
-    json_t *ctx = web_page_context(r, "Checkout canceled");
+    json_t *ctx = web_page_context(r, msg("title.checkout_canceled"));
     json_object_set_new(ctx, "has_order", json_boolean(plan && *plan));
     web_reply_page(r, 200, "onboarding_cancel", ctx);
     json_decref(ctx);

@@ -15,6 +15,7 @@
  * before payment. The verified address stays as the typed email, to be edited. Both are
  * CSRF-protected POSTs like every state change (web/dispatch.c).
  */
+#include "core/messages.h"
 #include "core/err.h"
 #include "domain/validate.h"
 #include "web/handlers.h"
@@ -95,7 +96,7 @@ int web_onboarding_checkout_fields(struct web_request *r)
     }
     json_decref(body);
     if (rc != 0) {
-        web_reply_json_error(r, 400, "Invalid request");
+        web_reply_json_error(r, 400, msg("http.invalid_request"));
         return 0;
     }
     json_t *reply = json_pack("{s:b}", "saved", saved);

@@ -14,6 +14,7 @@
  * stored unless Stripe answered; then the details go into the session's "onboarding"
  * object (last_name, username, email).
  */
+#include "core/messages.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -35,14 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define KC_DOWN "We couldn't check your details right now. Please try again in a moment."
-#define EMAIL_TAKEN                                                                       \
-    "An account with this email address already exists. Log in, or recover your account " \
-    "if your subscription ended."
-#define USERNAME_TAKEN "This username is already taken. Please choose another one."
-#define NOT_VERIFIED "Please verify your email address first."
-#define OTHER_EMAIL "This is not the email address you verified. Please verify it first."
 
 static void reply(struct web_request *r, int status, json_t *body)
 {
@@ -105,9 +98,9 @@ static int check_available(struct web_request *r, const char *username, const ch
     if (rc != 0)
         return rc;
     if (user_taken)
-        json_object_set_new(errors, "username", json_string(USERNAME_TAKEN));
+        json_object_set_new(errors, "username", json_string(msg("checkout.username_taken")));
     if (email_taken)
-        json_object_set_new(errors, "email", json_string(EMAIL_TAKEN));
+        json_object_set_new(errors, "email", json_string(msg("checkout.email_taken")));
     return 0;
 }
 
@@ -116,7 +109,7 @@ static int availability_failed(struct web_request *r, int rc)
 {
     if (rc != USHER_EUPSTREAM)
         return rc;
-    reply(r, 503, json_pack("{s:s}", "error", KC_DOWN));
+    reply(r, 503, json_pack("{s:s}", "error", msg("checkout.details_unavailable")));
     return 0;
 }
 
@@ -178,7 +171,7 @@ static bool steps_done(struct web_request *r, const json_t *state)
     bool no_name = !first || !*first;
     reply(r, 400,
           json_pack("{s:s, s:s}", "error",
-                    no_name ? "Please start with your first name." : "Please choose a plan first.",
+                    no_name ? msg("checkout.start_with_name") : msg("checkout.choose_plan_first"),
                     "redirect", no_name ? "/onboarding/" : "/onboarding/plan/"));
     return false;
 }
@@ -213,9 +206,9 @@ static int read_details(struct web_request *r, const json_t *state, struct detai
     } else {
         const char *verified = json_string_value(json_object_get(state, "email_verified"));
         if (!verified || !*verified)
-            reply(r, 403, json_pack("{s:s}", "error", NOT_VERIFIED));
+            reply(r, 403, json_pack("{s:s}", "error", msg("checkout.email_not_verified")));
         else if (strcmp(verified, d->email))
-            reply(r, 403, json_pack("{s:s}", "error", OTHER_EMAIL));
+            reply(r, 403, json_pack("{s:s}", "error", msg("checkout.other_email")));
         else
             rc = 0;
     }

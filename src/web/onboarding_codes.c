@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "core/metrics.h"
 #include "core/mustache.h"
 #include "domain/codes.h"
@@ -39,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAIL_FAILED "We couldn't send the email right now. Please try again in a minute."
 #define EMAIL_TAG "verification-code"
 
 static void count(const char *event)
@@ -76,27 +76,16 @@ static int read_email(struct web_request *r, const char *const *required, bool v
 
 static void reply_limited(struct web_request *r, const struct code_issued *issued)
 {
-    char message[160];
-    switch (issued->limit) {
-    case CODE_LIMIT_COOLDOWN:
-        snprintf(message, sizeof message,
-                 "A code was just sent. Please wait %lld seconds before requesting a new one.",
-                 (long long)issued->retry_after);
-        break;
-    case CODE_LIMIT_EMAIL_HOURLY:
-        snprintf(message, sizeof message,
-                 "Too many codes were requested for this address. Please try again later.");
-        break;
-    default:
-        snprintf(message, sizeof message,
-                 "Too many codes were requested from your network. Please try again later.");
-        break;
-    }
+    char *message = msg_format(issued->limit == CODE_LIMIT_COOLDOWN       ? "code.wait"
+                               : issued->limit == CODE_LIMIT_EMAIL_HOURLY ? "code.too_many_email"
+                                                                          : "code.too_many_network",
+                               json_pack("{s:I}", "seconds", (json_int_t)issued->retry_after));
     char seconds[24];
     snprintf(seconds, sizeof seconds, "%lld", (long long)issued->retry_after);
     web_set_header(r, "Retry-After", seconds);
     json_t *reply =
         json_pack("{s:s, s:I}", "error", message, "retry_after", (json_int_t)issued->retry_after);
+    free(message);
     web_reply_json(r, 429, reply);
     json_decref(reply);
     count("limited");
@@ -126,7 +115,8 @@ static int send_code_email(struct web_request *r, const char *email, const char 
         rc = render(r, "email/verification_code.html", ctx, &html);
     json_decref(ctx);
     if (rc == 0) {
-        char *subject = xasprintf("Your %s verification code", cfg->site_name);
+        char *subject = msg_format("email.verification_code_subject",
+                                   json_pack("{s:s}", "site_name", cfg->site_name));
         struct mailgun_message msg = {.to = email,
                                       .subject = subject,
                                       .text = text.data,
@@ -181,7 +171,7 @@ int web_onboarding_send_code(struct web_request *r)
             log_error("request_id=%s msg=\"unsent code not invalidated\" error=\"%s\"",
                       r->request_id, usher_strerror(irc));
         count("send_failed");
-        json_t *reply = json_pack("{s:s}", "error", MAIL_FAILED);
+        json_t *reply = json_pack("{s:s}", "error", msg("mail.failed"));
         web_reply_json(r, 503, reply);
         json_decref(reply);
         return 0;

@@ -13,6 +13,7 @@
  *                   step 3 adds storage add-ons (storage_addons is dropped here: it belonged
  *                   to the previous plan choice)
  */
+#include "core/messages.h"
 #include "domain/onboarding.h"
 #include "domain/onboarding_cache.h"
 #include "web/app.h"
@@ -70,7 +71,7 @@ static int show(struct web_request *r, int status, const json_t *state, const ch
     }
     bool annual = cycle && !strcmp(cycle, "annual");
 
-    json_t *ctx = web_page_context(r, "Choose your plan");
+    json_t *ctx = web_page_context(r, msg("title.choose_your_plan"));
     json_object_set_new(ctx, "first_name",
                         json_string(json_string_value(json_object_get(state, "first_name"))));
     json_object_set_new(ctx, "cycle_monthly", json_boolean(!annual));

@@ -4,6 +4,7 @@
  * The first name is stored, trimmed and bounded, in the session's "onboarding" object; the
  * later steps read it from there.
  */
+#include "core/messages.h"
 #include "domain/validate.h"
 #include "web/handlers.h"
 #include "web/onboarding_session.h"
@@ -16,7 +17,7 @@
 
 static void show_form(struct web_request *r, int status, const char *first_name, const char *error)
 {
-    json_t *ctx = web_page_context(r, "Welcome");
+    json_t *ctx = web_page_context(r, msg("title.welcome"));
     json_object_set_new(ctx, "first_name", json_string(first_name ? first_name : ""));
     if (error)
         json_object_set_new(ctx, "error", json_string(error));

@@ -18,6 +18,7 @@
  * to one request a minute per web session (429 beyond), and to one email a minute per address
  * (silently, to keep the answer neutral).
  */
+#include "core/messages.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -40,9 +41,6 @@
 
 #define CHECKOUT_PATH "/onboarding/checkout/"
 #define RESEND_WINDOW_SECONDS 60
-#define NEUTRAL                                                                              \
-    "If an account exists for this address, we've sent it an email with a link to set your " \
-    "password."
 
 static int show(struct web_request *r, const char *email, const char *first_name,
                 const json_t *signup)
@@ -53,7 +51,7 @@ static int show(struct web_request *r, const char *email, const char *first_name
         json_string_value(json_object_get(signup, "customer_id")), &progress);
     if (rc != 0)
         return rc;
-    json_t *ctx = web_page_context(r, "Welcome aboard");
+    json_t *ctx = web_page_context(r, msg("title.welcome_aboard"));
     json_object_set_new(ctx, "email", json_string(email));
     json_object_set_new(ctx, "first_name", json_string(first_name));
     json_object_set_new(ctx, "progress_state", json_string(onboarding_progress_name(progress)));
@@ -97,7 +95,7 @@ int web_onboarding_success_status(struct web_request *r)
 {
     json_t *signup = json_object_get(web_session_data(r), "signup");
     if (!json_is_object(signup)) {
-        web_reply_json_error(r, 404, "No signup in progress in this browser.");
+        web_reply_json_error(r, 404, msg("signup.none_in_browser"));
         return 0;
     }
     enum onboarding_progress progress = ONBOARDING_PENDING;
@@ -131,14 +129,14 @@ static int hit(struct web_request *r, const char *kind, const char *who, bool *a
 
 static void reply_limited(struct web_request *r, int64_t retry_after)
 {
-    char seconds[24], message[128];
+    char seconds[24];
     snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after);
-    snprintf(message, sizeof message,
-             "We sent a request a moment ago. You can ask again in %lld seconds.",
-             (long long)retry_after);
+    char *message = msg_format("signup.password_link_wait",
+                               json_pack("{s:I}", "seconds", (json_int_t)retry_after));
     web_set_header(r, "Retry-After", seconds);
     json_t *body =
         json_pack("{s:s, s:I}", "error", message, "retry_after", (json_int_t)retry_after);
+    free(message);
     web_reply_json(r, 429, body);
     json_decref(body);
 }
@@ -178,7 +176,8 @@ int web_onboarding_resend_password(struct web_request *r)
         return rc;
     if (enqueued)
         log_info("request_id=%s msg=\"password setup email requested\"", r->request_id);
-    json_t *reply = json_pack("{s:b, s:s}", "sent", 1, "message", NEUTRAL);
+    json_t *reply =
+        json_pack("{s:b, s:s}", "sent", 1, "message", msg("signup.password_link_neutral"));
     web_reply_json(r, 200, reply);
     json_decref(reply);
     return 0;

@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/human_format.h"
 #include "core/log.h"
+#include "core/messages.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "domain/codes.h"
@@ -33,17 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define BAD_IDENTIFIER "Enter the username or the email address of your account."
-#define SENT                                                                                \
-    "If this account can be recovered, we've emailed a 6-digit code to its address. It is " \
-    "valid for 10 minutes."
-#define WAIT_FMT "A code was just requested. Please wait %lld seconds before asking again."
-#define TOO_MANY "Too many codes were requested from your network. Please try again later."
-#define ACTIVE "Your account is already active. You can log in normally."
-#define CLOSED_FMT                                                                           \
-    "Your account was closed on %s, when its recovery period ended. You're welcome to sign " \
-    "up again."
 
 static void count(const char *event)
 {
@@ -85,15 +75,15 @@ static char *read_identifier(struct web_request *r, const json_t *body, bool ver
         return identifier;
     free(identifier);
     reply(r, 400,
-          verify ? json_pack("{s:b, s:s}", "recovered", 0, "error", BAD_IDENTIFIER)
-                 : json_pack("{s:s, s:{s:s}}", "error", BAD_IDENTIFIER, "errors", "identifier",
-                             BAD_IDENTIFIER));
+          verify ? json_pack("{s:b, s:s}", "recovered", 0, "error", msg("recovery.bad_identifier"))
+                 : json_pack("{s:s, s:{s:s}}", "error", msg("recovery.bad_identifier"), "errors",
+                             "identifier", msg("recovery.bad_identifier")));
     return NULL;
 }
 
 /* One hit on bucket; replies 429 and returns 1 when it is over limit. */
 static int limited(struct web_request *r, const char *bucket, int64_t limit, int64_t window,
-                   const char *message_fmt)
+                   const char *message_id)
 {
     struct rate_limit_result hit;
     int rc = rate_limit_hit_pool(r->app->db, bucket, limit, window, r->now, &hit);
@@ -101,9 +91,10 @@ static int limited(struct web_request *r, const char *bucket, int64_t limit, int
         return rc;
     if (hit.allowed)
         return 0;
-    char message[200];
-    snprintf(message, sizeof message, message_fmt, (long long)hit.retry_after);
+    char *message =
+        msg_format(message_id, json_pack("{s:I}", "seconds", (json_int_t)hit.retry_after));
     reply_limited(r, message, hit.retry_after);
+    free(message);
     return 1;
 }
 
@@ -123,11 +114,11 @@ int web_recovery_send_code(struct web_request *r)
     }
     char bucket[RATE_LIMIT_BUCKET_MAX];
     snprintf(bucket, sizeof bucket, "recovery:browser:%s", r->session->id_hash);
-    int rc = limited(r, bucket, 1, CODE_RESEND_COOLDOWN_SECONDS, WAIT_FMT);
+    int rc = limited(r, bucket, 1, CODE_RESEND_COOLDOWN_SECONDS, "recovery.wait");
     if (rc == 0 && *r->client_ip) {
         snprintf(bucket, sizeof bucket, "recovery:ip:%s", r->client_ip);
         rc = limited(r, bucket, r->app->cfg->recovery_requests_per_ip_per_hour,
-                     CODE_LIMIT_WINDOW_SECONDS, TOO_MANY);
+                     CODE_LIMIT_WINDOW_SECONDS, "recovery.too_many");
     }
     if (rc == 0)
         rc = recovery_request_code(r->app->db, identifier, r->session->id_hash, r->now);
@@ -135,8 +126,8 @@ int web_recovery_send_code(struct web_request *r)
         web_recovery_remember_identifier(r, identifier);
         count("code_requested");
         reply(r, 200,
-              json_pack("{s:b, s:s, s:i}", "sent", 1, "message", SENT, "resend_after",
-                        CODE_RESEND_COOLDOWN_SECONDS));
+              json_pack("{s:b, s:s, s:i}", "sent", 1, "message", msg("recovery.sent"),
+                        "resend_after", CODE_RESEND_COOLDOWN_SECONDS));
     }
     free(identifier);
     return rc > 0 ? 0 : rc;
@@ -149,18 +140,23 @@ static json_t *outcome_for(struct web_request *r, const struct recovery_account 
 {
     if (a->state == RECOVERY_ACTIVE) {
         count("verified_active");
-        return json_pack("{s:b, s:b, s:s, s:s}", "recovered", 0, "active", 1, "message", ACTIVE,
-                         "login_url", "/oidc/authenticate/?next=/dashboard/");
+        return json_pack("{s:b, s:b, s:s, s:s}", "recovered", 0, "active", 1, "message",
+                         msg("recovery.active"), "login_url",
+                         "/oidc/authenticate/?next=/dashboard/");
     }
     if (a->state != RECOVERY_RECOVERABLE) {
         count("verified_closed");
         char date[FORMAT_DATE_MAX] = "";
         if (a->access_expires_at)
             format_long_date(a->access_expires_at, date, sizeof date);
-        char message[320];
-        snprintf(message, sizeof message, CLOSED_FMT, *date ? date : "its final date");
-        return json_pack("{s:b, s:b, s:s, s:s, s:s}", "recovered", 0, "closed", 1, "closed_on",
-                         date, "message", message, "signup_url", "/onboarding/");
+        char *message =
+            msg_format("recovery.closed",
+                       json_pack("{s:s}", "date", *date ? date : msg("recovery.final_date")));
+        json_t *out =
+            json_pack("{s:b, s:b, s:s, s:s, s:s}", "recovered", 0, "closed", 1, "closed_on", date,
+                      "message", message, "signup_url", "/onboarding/");
+        free(message);
+        return out;
     }
     count("verified_recoverable");
     json_t *plan = NULL;

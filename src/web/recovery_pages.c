@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/human_format.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/recovery.h"
 #include "integrations/stripe_client.h"
 #include "web/app.h"
@@ -30,10 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOT_VERIFIED "Please confirm your account with the emailed code first."
-#define NOT_RECOVERABLE "This account cannot be restored any more. Please reload the page."
-#define PLAN_GONE \
-    "Your previous plan is no longer offered. Please choose a new plan to sign up again."
 #define RECOVERY_PATH "/recovery/"
 
 /* The outcome a verified account shows on a reload, into ctx. */
@@ -67,7 +64,7 @@ static int verified_context(struct web_request *r, json_t *ctx)
 int web_recovery_page(struct web_request *r)
 {
     const struct usher_config *cfg = r->app->cfg;
-    json_t *ctx = web_page_context(r, "Restore your account");
+    json_t *ctx = web_page_context(r, msg("title.restore_your_account"));
     const char *identifier = web_recovery_identifier(r);
     json_object_set_new(ctx, "identifier", json_string(identifier ? identifier : ""));
     bool embedded = cfg->stripe_checkout_ui == CHECKOUT_UI_EMBEDDED;
@@ -133,18 +130,18 @@ int web_recovery_checkout_session(struct web_request *r)
 {
     int64_t user_id = web_recovery_verified_user(r);
     if (!user_id) {
-        reply_error(r, 403, NOT_VERIFIED, NULL);
+        reply_error(r, 403, msg("recovery.not_verified"), NULL);
         return 0;
     }
     struct recovery_account a;
     int rc = recovery_find_id(r->app->db, user_id, r->now, &a);
     json_t *plan = NULL;
     if (rc == 0 && a.state != RECOVERY_RECOVERABLE) {
-        reply_error(r, 409, NOT_RECOVERABLE, RECOVERY_PATH);
+        reply_error(r, 409, msg("recovery.not_recoverable"), RECOVERY_PATH);
     } else if (rc == 0) {
         rc = recovery_previous_plan(r->app->db, a.id, &plan);
         if (rc == USHER_ENOTFOUND) {
-            reply_error(r, 409, PLAN_GONE, "/onboarding/");
+            reply_error(r, 409, msg("recovery.plan_gone"), "/onboarding/");
             rc = 0;
         } else if (rc == 0) {
             rc = open_checkout(r, &a, plan);
@@ -169,7 +166,7 @@ int web_recovery_success(struct web_request *r)
                                          stripe_str(json_object_get(cs, "metadata"), "first_name"));
     json_decref(cs);
     web_recovery_forget(r);
-    json_t *ctx = web_page_context(r, "Welcome back");
+    json_t *ctx = web_page_context(r, msg("title.welcome_back"));
     json_object_set_new(ctx, "first_name", json_incref(json_object_get(signup, "first_name")));
     json_object_set_new(ctx, "email", json_incref(json_object_get(signup, "email")));
     web_reply_page(r, 200, "recovery_success", ctx);

@@ -3,6 +3,7 @@
  */
 #include "web/request.h"
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "domain/validate.h"
@@ -71,16 +72,17 @@ static void reply_missing(struct web_request *r, json_t *missing)
 {
     size_t i;
     json_t *name;
-    struct buf text;
-    buf_init(&text);
-    buf_puts(&text, "Missing required fields: ");
+    struct buf fields;
+    buf_init(&fields);
     json_array_foreach (missing, i, name) {
-        buf_printf(&text, "%s%s", i ? ", " : "", json_string_value(name));
+        buf_printf(&fields, "%s%s", i ? ", " : "", json_string_value(name));
     }
-    json_t *body = json_pack("{s:s, s:O}", "error", text.data, "fields", missing);
+    char *text = msg_format("http.missing_fields", json_pack("{s:s}", "fields", fields.data));
+    buf_cleanup(&fields);
+    json_t *body = json_pack("{s:s, s:O}", "error", text, "fields", missing);
+    free(text);
     web_reply_json(r, 400, body);
     json_decref(body);
-    buf_cleanup(&text);
 }
 
 int web_json_body(struct web_request *r, const char *const *required, json_t **out)
@@ -90,7 +92,7 @@ int web_json_body(struct web_request *r, const char *const *required, json_t **o
     json_t *doc = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     if (!json_is_object(doc)) {
         json_decref(doc);
-        web_reply_json_error(r, 400, "Invalid request");
+        web_reply_json_error(r, 400, msg("http.invalid_request"));
         return USHER_EINVAL;
     }
     json_t *missing = json_array();

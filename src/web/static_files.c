@@ -3,6 +3,7 @@
  */
 #include "web/static_files.h"
 
+#include "core/messages.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -208,7 +209,7 @@ int web_static(struct web_request *r)
     const struct static_file *f =
         static_files_get(r->app->static_files, r->path + strlen("/static/"));
     if (!f) {
-        web_reply_error(r, 404, "Not found");
+        web_reply_error(r, 404, msg("http.not_found"));
         return 0;
     }
     bool gzip = f->gz && accepts_gzip(r);

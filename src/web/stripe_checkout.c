@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/session_store.h"
 #include "integrations/form.h"
 #include "web/app.h"
@@ -18,13 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STRIPE_FAILED "We couldn't start the payment right now. Please try again in a minute."
-#define DETAILS_TOO_LONG "Your name is too long for our payment provider. Please shorten it."
-#define STRIPE_UNSET "Payments are not set up yet. Please contact support."
 #define KEY_PREFIX "usher-checkout-"
-#define RETRIEVE_FAILED                                                                      \
-    "We couldn't confirm your payment right now. Please reload this page in a minute; your " \
-    "payment is safe."
 
 /* KEY_PREFIX + hex HMAC of the session and the request's form body. */
 static int idempotency_key(struct web_request *r, const struct stripe_checkout_params *p, char *out,
@@ -79,9 +74,9 @@ int web_checkout_start(struct web_request *r, struct stripe_checkout_params *p)
         /* USHER_EINVAL: refused before any request, e.g. names too long for Stripe's
          * metadata (500 characters, counted here in bytes). */
         int status = rc == USHER_ECONFIG ? 503 : rc == USHER_EINVAL ? 400 : 502;
-        const char *message = rc == USHER_ECONFIG  ? STRIPE_UNSET
-                              : rc == USHER_EINVAL ? DETAILS_TOO_LONG
-                                                   : STRIPE_FAILED;
+        const char *message = rc == USHER_ECONFIG  ? msg("payment.not_set_up")
+                              : rc == USHER_EINVAL ? msg("payment.name_too_long")
+                                                   : msg("payment.start_failed");
         reply(r, status, json_pack("{s:s}", "error", message));
         json_decref(session);
         return 1;
@@ -147,7 +142,7 @@ int web_checkout_confirm(struct web_request *r, const char *back_path, json_t **
     if (rc != 0) {
         log_error("request_id=%s msg=\"checkout session not retrieved\" error=\"%s\" status=%ld",
                   r->request_id, usher_strerror(rc), (long)err.http.status);
-        web_reply_error(r, 502, RETRIEVE_FAILED);
+        web_reply_error(r, 502, msg("payment.confirm_failed"));
         return 1;
     }
     const char *status = stripe_str(*cs, "status");

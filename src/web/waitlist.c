@@ -1,6 +1,7 @@
 /*
  * waitlist.c — /onboarding/waitlist/ and its JSON submit endpoint (SPEC §2, §3).
  */
+#include "core/messages.h"
 #include "domain/waitlist.h"
 #include "web/app.h"
 #include "web/handlers.h"
@@ -11,7 +12,7 @@
 
 int web_waitlist_page(struct web_request *r)
 {
-    json_t *ctx = web_page_context(r, "Join the waitlist");
+    json_t *ctx = web_page_context(r, msg("title.join_the_waitlist"));
     web_reply_page(r, 200, "waitlist", ctx);
     json_decref(ctx);
     return 0;
@@ -33,10 +34,8 @@ int web_waitlist_submit(struct web_request *r)
     free(email);
     if (rc != 0)
         return rc;
-    json_t *reply = json_pack("{s:s}", "message",
-                              already ? "You're already on the waitlist!"
-                                      : "You're on the list! We'll be in "
-                                        "touch soon.");
+    json_t *reply =
+        json_pack("{s:s}", "message", already ? msg("waitlist.already") : msg("waitlist.joined"));
     web_reply_json(r, 200, reply);
     json_decref(reply);
     return 0;

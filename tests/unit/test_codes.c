@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/messages.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
@@ -609,6 +610,8 @@ static const struct CMUnitTest tests[] = {
 
 int main(void)
 {
+    if (messages_load(getenv("USHER_DATA_DIR"), NULL) != 0) /* the texts asserted below */
+        return 1;
     use_pg = false;
     int failed = cmocka_run_group_tests_name("codes/sqlite", tests, NULL, NULL);
     const char *pg = getenv("USHER_TEST_PG_URL");

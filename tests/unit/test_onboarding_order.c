@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "domain/onboarding.h"
 #include "domain/validate.h"
@@ -136,6 +137,8 @@ static void test_renews_at(void **state)
 
 int main(void)
 {
+    if (messages_load(getenv("USHER_DATA_DIR"), NULL) != 0) /* the texts asserted below */
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_username_normalized),
         cmocka_unit_test(test_username_rejects),

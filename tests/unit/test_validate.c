@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/messages.h"
 #include "core/err.h"
 #include "domain/validate.h"
 
@@ -76,6 +77,8 @@ static void test_name_rules(void **state)
 
 int main(void)
 {
+    if (messages_load(getenv("USHER_DATA_DIR"), NULL) != 0) /* the texts asserted below */
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_email_normalized),
         cmocka_unit_test(test_email_rejects),
