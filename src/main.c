@@ -4,11 +4,11 @@
  * Exit statuses: 0 success, 1 failure at run time, 2 bad usage or configuration.
  */
 #include "check.h"
-#include "core/messages.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/task_store.h"

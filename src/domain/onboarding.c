@@ -4,10 +4,10 @@
  */
 #include "domain/onboarding.h"
 
-#include "core/messages.h"
 #include "core/err.h"
 #include "core/human_format.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "db/db.h"
 
 #include <inttypes.h>

@@ -4,8 +4,8 @@
  */
 #include "domain/onboarding_progress.h"
 
-#include "core/messages.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "db/db.h"
 #include "db/task_store.h"
 

@@ -3,9 +3,9 @@
  */
 #include "domain/validate.h"
 
-#include "core/messages.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/messages.h"
 
 #include <ctype.h>
 #include <stdbool.h>

@@ -16,13 +16,13 @@
  * - failure, retried by the task policy: the database, Mailgun down or rate limited,
  *   Mailgun not configured yet, a template that does not load.
  */
-#include "core/messages.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/human_format.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/users.h"
 #include "tasks/builtin.h"
 #include "tasks/email.h"

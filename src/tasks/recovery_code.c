@@ -13,13 +13,13 @@
  * The digits exist only in this handler's memory between code_issue and Mailgun: never in the
  * task's arguments, its error text or a log line. A retry issues a fresh code.
  */
-#include "core/messages.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/codes.h"
 #include "domain/rate_limit.h"
 #include "domain/recovery.h"

@@ -3,11 +3,11 @@
  */
 #include "web/access.h"
 
-#include "core/messages.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/session_store.h"
 #include "domain/users.h"
 #include "web/app.h"

@@ -3,11 +3,11 @@
  * confirmation, POST sends Keycloak's UPDATE_PASSWORD email, one per minute per user) and manage
  * subscription (a Stripe Billing Portal session).
  */
-#include "core/messages.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/rate_limit.h"
 #include "domain/users.h"
 #include "integrations/keycloak_admin.h"

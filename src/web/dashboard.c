@@ -9,8 +9,8 @@
  */
 #include "web/dashboard.h"
 
-#include "core/messages.h"
 #include "core/human_format.h"
+#include "core/messages.h"
 #include "domain/dashboard.h"
 #include "domain/users.h"
 #include "web/app.h"

@@ -3,13 +3,13 @@
  */
 #include "web/dispatch.h"
 
-#include "core/messages.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/messages.h"
 #include "core/metrics.h"
 #include "web/access.h"
 #include "web/app.h"

@@ -4,9 +4,9 @@
  * identity provider's own reset flow (Keycloak's login-actions/reset-credentials for the
  * login client; absent when login is not configured).
  */
-#include "core/messages.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/messages.h"
 #include "domain/session_store.h"
 #include "integrations/form.h"
 #include "web/app.h"

@@ -3,9 +3,9 @@
  */
 #include "web/http_error.h"
 
-#include "core/messages.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/messages.h"
 #include "web/response.h"
 
 int web_status_for_error(int err)

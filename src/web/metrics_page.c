@@ -4,11 +4,11 @@
  * No key configured → 404, as if the route did not exist; a missing or wrong key → 401. The
  * key is compared in constant time.
  */
-#include "core/messages.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
+#include "core/messages.h"
 #include "core/metrics.h"
 #include "db/cleanup_totals.h"
 #include "db/db.h"

@@ -21,11 +21,11 @@
  * Without KEYCLOAK_SERVER_URL, KEYCLOAK_REALM, OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET the
  * login routes answer 503 "Login is not configured".
  */
-#include "core/messages.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "db/db.h"
 #include "domain/entitlements.h"
 #include "domain/provisioning.h"

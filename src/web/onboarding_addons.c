@@ -9,8 +9,8 @@
  * session's "onboarding" object gets storage_addons and the combined addons list (general
  * first, then storage) the checkout sells.
  */
-#include "core/messages.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "domain/onboarding.h"
 #include "domain/onboarding_cache.h"
 #include "web/app.h"

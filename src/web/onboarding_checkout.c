@@ -13,9 +13,9 @@
  * Stripe; Stripe.js is loaded only in embedded mode, as the CSP allows. The summary's
  * renewal note gets charged_today ("$12.00") and renews_on ("15 February 2027").
  */
-#include "core/messages.h"
 #include "core/config.h"
 #include "core/human_format.h"
+#include "core/messages.h"
 #include "domain/onboarding.h"
 #include "domain/onboarding_cache.h"
 #include "web/app.h"

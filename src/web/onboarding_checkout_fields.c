@@ -15,8 +15,8 @@
  * before payment. The verified address stays as the typed email, to be edited. Both are
  * CSRF-protected POSTs like every state change (web/dispatch.c).
  */
-#include "core/messages.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "domain/validate.h"
 #include "web/handlers.h"
 #include "web/onboarding_session.h"

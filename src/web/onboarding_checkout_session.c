@@ -14,12 +14,12 @@
  * stored unless Stripe answered; then the details go into the session's "onboarding"
  * object (last_name, username, email).
  */
-#include "core/messages.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/onboarding.h"
 #include "domain/onboarding_progress.h"
 #include "domain/session_store.h"

@@ -18,12 +18,12 @@
  * to one request a minute per web session (429 beyond), and to one email a minute per address
  * (silently, to keep the answer neutral).
  */
-#include "core/messages.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/onboarding_progress.h"
 #include "domain/rate_limit.h"
 #include "domain/session_store.h"
@@ -66,13 +66,9 @@ static int show(struct web_request *r, const char *email, const char *first_name
 int web_onboarding_success(struct web_request *r)
 {
     json_t *cs = NULL;
-    if (web_checkout_confirm(r, CHECKOUT_PATH, &cs) != 0)
-        return 0;
-    int admitted = web_session_admit(r); /* a browser without a session row starts one here */
-    if (admitted != 0) {
-        json_decref(cs);
-        return admitted;
-    }
+    int confirmed = web_checkout_confirm(r, CHECKOUT_PATH, &cs);
+    if (confirmed != 0)
+        return confirmed > 0 ? 0 : confirmed;
     const char *first_name = stripe_str(json_object_get(cs, "metadata"), "first_name");
     char *fallback = NULL;
     if (!first_name) {

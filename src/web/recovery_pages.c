@@ -155,13 +155,9 @@ int web_recovery_checkout_session(struct web_request *r)
 int web_recovery_success(struct web_request *r)
 {
     json_t *cs = NULL;
-    if (web_checkout_confirm(r, RECOVERY_PATH, &cs) != 0)
-        return 0;
-    int admitted = web_session_admit(r); /* a browser without a session row starts one here */
-    if (admitted != 0) {
-        json_decref(cs);
-        return admitted;
-    }
+    int confirmed = web_checkout_confirm(r, RECOVERY_PATH, &cs);
+    if (confirmed != 0)
+        return confirmed > 0 ? 0 : confirmed;
     json_t *signup = web_checkout_follow(r, web_query(r, "session_id"), cs,
                                          stripe_str(json_object_get(cs, "metadata"), "first_name"));
     json_decref(cs);

@@ -3,9 +3,9 @@
  */
 #include "web/request.h"
 
-#include "core/messages.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "domain/validate.h"
 #include "web/response.h"
 

@@ -3,13 +3,13 @@
  */
 #include "web/static_files.h"
 
-#include "core/messages.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "web/app.h"
 #include "web/handlers.h"
 #include "web/response.h"

@@ -153,5 +153,10 @@ int web_checkout_confirm(struct web_request *r, const char *back_path, json_t **
         web_redirect(r, back_path);
         return 1;
     }
-    return 0;
+    rc = web_session_admit(r);
+    if (rc != 0) {
+        json_decref(*cs);
+        *cs = NULL;
+    }
+    return rc;
 }

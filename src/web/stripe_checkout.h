@@ -23,9 +23,11 @@ int web_checkout_start(struct web_request *r, struct stripe_checkout_params *p);
 
 /*
  * The return from Stripe: retrieves the Checkout Session named by the `session_id` query
- * parameter. Returns 0 with *cs (caller decrefs) when it is a complete subscription checkout.
- * Otherwise answers and returns 1: a redirect to back_path for a missing, malformed, unknown,
- * open or expired session, or 502 when Stripe cannot be asked.
+ * parameter. Returns 0 with *cs (caller decrefs) when it is a complete subscription checkout
+ * and the browser may store what follows (web_session_admit: a browser without a session
+ * row starts one here). Otherwise answers and returns 1 — a redirect to back_path for a
+ * missing, malformed, unknown, open or expired session, or 502 when Stripe cannot be asked —
+ * or returns web_session_admit's refusal (USHER_ELIMIT, Retry-After set) for the dispatcher.
  */
 int web_checkout_confirm(struct web_request *r, const char *back_path, json_t **cs);
 

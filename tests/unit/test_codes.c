@@ -12,10 +12,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "core/messages.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "testdb.h"

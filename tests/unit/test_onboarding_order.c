@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core/messages.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "domain/onboarding.h"
 #include "domain/validate.h"
 

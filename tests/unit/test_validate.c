@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core/messages.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "domain/validate.h"
 
 #include <stdlib.h>
