@@ -17,6 +17,8 @@
  */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/mem.h"
+#include "core/messages.h"
 #include "core/mustache.h"
 #include "integrations/oidc.h"
 #include "web/app.h"
@@ -30,6 +32,7 @@
 #include "fuzz_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <ulfius.h>
 
 static struct usher_config cfg;
@@ -51,12 +54,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     app.csp = "default-src 'self'";
     app.templates = mustache_set_new();
     char *error = NULL;
-    if (mustache_set_load_dir(app.templates, USHER_DEFAULT_DATA_DIR "/templates", &error) != 0 ||
-        static_files_load(USHER_DEFAULT_DATA_DIR "/static", &app.static_files) != 0) {
-        fprintf(stderr, "fuzz_http_request: cannot load templates or static files: %s\n",
+    /* The source tree's data when run from the build directory (config_default_data_dir). */
+    const char *data = config_default_data_dir();
+    char *templates = xasprintf("%s/templates", data);
+    char *statics = xasprintf("%s/static", data);
+    if (mustache_set_load_dir(app.templates, templates, &error) != 0 ||
+        static_files_load(statics, &app.static_files) != 0 || messages_load(data, &error) != 0) {
+        fprintf(stderr, "fuzz_http_request: cannot load the data of %s: %s\n", data,
                 error ? error : "?");
         abort();
     }
+    free(templates);
+    free(statics);
     return 0;
 }
 

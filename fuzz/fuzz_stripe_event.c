@@ -13,16 +13,18 @@
  * Properties: an accepted event is a JSON object with an evt_ id; storing the same payload
  * again is a duplicate; sp_items_json always returns a JSON array.
  */
+#include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "domain/stripe_events.h"
 #include "domain/stripe_processing_internal.h"
 #include "integrations/stripe_client.h"
-#include "core/log.h"
 #include "fuzz_util.h"
 
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 
 static struct db_pool *pool;
@@ -51,8 +53,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char url[128];
     snprintf(url, sizeof url, "sqlite:///%s/fuzz.db", dir);
     int applied = 0;
-    if (db_pool_new(url, 1, &pool) != 0 ||
-        db_migrate(pool, USHER_DEFAULT_DATA_DIR "/migrations", &applied) != 0)
+    /* The source tree's migrations when run from the build directory. */
+    char migrations[PATH_MAX];
+    snprintf(migrations, sizeof migrations, "%s/migrations", config_default_data_dir());
+    if (db_pool_new(url, 1, &pool) != 0 || db_migrate(pool, migrations, &applied) != 0)
         abort();
     atexit(cleanup);
     struct db_conn *conn = NULL;

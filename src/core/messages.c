@@ -153,5 +153,7 @@ char *msg_format(const char *id, json_t *vars)
         p = close + 2;
     }
     json_decref(vars);
-    return buf_detach(&out);
+    char *formatted = buf_detach(&out);
+    buf_cleanup(&out); /* buf_detach leaves a fresh empty buffer behind */
+    return formatted;
 }

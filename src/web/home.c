@@ -29,7 +29,9 @@ static char *reset_credentials_url(const struct usher_config *cfg)
     form_url_segment(&url, cfg->keycloak_realm);
     buf_puts(&url, "/login-actions/reset-credentials");
     form_url_query(&url, "client_id", cfg->oidc_rp_client_id);
-    return buf_detach(&url);
+    char *out = buf_detach(&url);
+    buf_cleanup(&url); /* buf_detach leaves a fresh empty buffer behind */
+    return out;
 }
 
 int web_home(struct web_request *r)
