@@ -180,7 +180,7 @@ def test_password_setup_email(kc):
     assert (mail["to"], mail["actions"], mail["client_id"], mail["redirect_uri"],
             mail["lifespan"]) == ("zoe@example.test", ["UPDATE_PASSWORD"], "usher", REDIRECT,
                                   3600)
-    assert "This link will expire within 1 hour." in mail["text"]  # Keycloak's wording
+    assert "The link works for 1 hour." in mail["text"]  # the usher mail theme's wording
     assert [(o["rc"], o["error"]["message"]) for o in out[1:]] == [
         (EINVAL, "User email missing"), (EINVAL, "User is disabled"),
         (EINVAL, "Invalid redirect uri."), (EINVAL, "Client doesn't exist")]
