@@ -1,9 +1,16 @@
 /*
- * human_format.c — money, prices and dates as customers read them (see human_format.h).
+ * human_format.c — money, prices and dates as customers read them (see human_format.h). The
+ * words and their order (month names, "/ month", "2 January 2027") come from the message
+ * table, which both usher serve and usher worker load at start, so pages and mails read alike
+ * and a second language is a translation file.
  */
 #include "core/human_format.h"
 
+#include "core/messages.h"
+
 #include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -75,14 +82,20 @@ void format_price(int64_t amount, const char *currency, const char *cycle, char 
 {
     char money[FORMAT_PRICE_MAX];
     format_money(amount, currency, money, sizeof money);
-    snprintf(out, size, "%s / %s", money, cycle && !strcmp(cycle, "annual") ? "year" : "month");
+    char *text = msg_format(cycle && !strcmp(cycle, "annual") ? MSG_ID("price.per_year")
+                                                              : MSG_ID("price.per_month"),
+                            json_pack("{s:s}", "amount", money));
+    snprintf(out, size, "%s", text);
+    free(text);
 }
 
 void format_long_date(int64_t t, char *out, size_t size)
 {
-    static const char *const months[] = {"January",   "February", "March",    "April",
-                                         "May",       "June",     "July",     "August",
-                                         "September", "October",  "November", "December"};
+    static const char *const months[] = {
+        MSG_ID("date.january"), MSG_ID("date.february"), MSG_ID("date.march"),
+        MSG_ID("date.april"),   MSG_ID("date.may"),      MSG_ID("date.june"),
+        MSG_ID("date.july"),    MSG_ID("date.august"),   MSG_ID("date.september"),
+        MSG_ID("date.october"), MSG_ID("date.november"), MSG_ID("date.december")};
     time_t tt = (time_t)t;
     struct tm tm;
     if (size == 0)
@@ -91,5 +104,9 @@ void format_long_date(int64_t t, char *out, size_t size)
         snprintf(out, size, "%s", "");
         return;
     }
-    snprintf(out, size, "%d %s %lld", tm.tm_mday, months[tm.tm_mon], (long long)tm.tm_year + 1900);
+    char *text = msg_format("date.long", json_pack("{s:i, s:s, s:I}", "day", tm.tm_mday, "month",
+                                                   msg(months[tm.tm_mon]), "year",
+                                                   (json_int_t)tm.tm_year + 1900));
+    snprintf(out, size, "%s", text);
+    free(text);
 }

@@ -1,7 +1,8 @@
 /*
  * human_format.h — the one place where amounts, prices and dates are written for people:
  * pages and emails alike, so a customer never sees "3.00 USD / monthly" in one place and
- * "$3.00 / month" in another. English wording; dates are UTC calendar days.
+ * "$3.00 / month" in another. The words come from the message table (core/messages.h:
+ * "date.*", "price.*"), so a process must have loaded it first; dates are UTC calendar days.
  */
 #ifndef USHER_CORE_HUMAN_FORMAT_H
 #define USHER_CORE_HUMAN_FORMAT_H

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/messages.h"
 #include "integrations/form.h"
 #include "integrations/http_client.h"
 
@@ -465,13 +466,13 @@ static bool audience_ok(const json_t *claims, const char *client_id, const char 
         }
     }
     if (!ours) {
-        *why = "the ID token is for another audience";
+        *why = MSG_ID("refusal.token_audience");
         return false;
     }
     /* OIDC Core 3.1.3.7 items 4 and 5. */
     if ((audiences > 1 && !azp) ||
         (json_object_get(claims, "azp") && (!azp || strcmp(azp, client_id)))) {
-        *why = "the ID token's authorized party (azp) is another client";
+        *why = MSG_ID("refusal.token_azp");
         return false;
     }
     return true;
@@ -483,16 +484,16 @@ static bool times_ok(const json_t *claims, int64_t now, int64_t leeway, const ch
     const json_t *iat = json_object_get(claims, "iat");
     const json_t *nbf = json_object_get(claims, "nbf");
     if (!json_is_number(exp) || !json_is_number(iat) || (nbf && !json_is_number(nbf))) {
-        *why = "the ID token lacks exp or iat";
+        *why = MSG_ID("refusal.token_times");
         return false;
     }
     if ((double)now >= json_number_value(exp) + (double)leeway) {
-        *why = "the ID token has expired";
+        *why = MSG_ID("refusal.token_expired");
         return false;
     }
     if (json_number_value(iat) > (double)(now + leeway) ||
         (nbf && json_number_value(nbf) > (double)(now + leeway))) {
-        *why = "the ID token is dated in the future";
+        *why = MSG_ID("refusal.token_future");
         return false;
     }
     return true;
@@ -502,19 +503,19 @@ static bool claims_ok(const json_t *claims, const struct oidc_expect *e, const c
 {
     const char *iss = json_string_value(json_object_get(claims, "iss"));
     if (!iss || strcmp(iss, e->issuer)) {
-        *why = "the ID token comes from another issuer";
+        *why = MSG_ID("refusal.token_issuer");
         return false;
     }
     if (!audience_ok(claims, e->client_id, why) || !times_ok(claims, e->now, e->leeway, why))
         return false;
     const char *nonce = json_string_value(json_object_get(claims, "nonce"));
     if (!e->nonce || !nonce || !crypto_equal_str(nonce, e->nonce)) {
-        *why = "the ID token's nonce does not match this login";
+        *why = MSG_ID("refusal.token_nonce");
         return false;
     }
     const json_t *sub = json_object_get(claims, "sub");
     if (!clean_string(sub, OIDC_CLAIM_MAX) || !*json_string_value(sub)) {
-        *why = "the ID token has no usable subject";
+        *why = MSG_ID("refusal.token_subject");
         return false;
     }
     return true;
@@ -534,7 +535,7 @@ int oidc_verify_id_token(const char *id_token, const json_t *jwks, const struct 
                          struct oidc_claims *claims, const char **why)
 {
     memset(claims, 0, sizeof *claims);
-    *why = "the ID token is malformed";
+    *why = MSG_ID("refusal.token_malformed");
     if (!id_token || !*id_token || strlen(id_token) > OIDC_ID_TOKEN_MAX)
         return USHER_EINVAL;
     int rc = USHER_EINVAL;
@@ -549,28 +550,28 @@ int oidc_verify_id_token(const char *id_token, const json_t *jwks, const struct 
         r_jwt_get_type(jwt) != R_JWT_TYPE_SIGN)
         goto out;
     if (r_jwt_get_sign_alg(jwt) != R_JWA_ALG_RS256) {
-        *why = "the ID token is not signed with RS256";
+        *why = MSG_ID("refusal.token_algorithm");
         goto out;
     }
     json_t *jwk_json = find_key(jwks, r_jwt_get_header_str_value(jwt, "kid"));
     if (!jwk_json) {
-        *why = "the ID token is signed with an unknown key";
+        *why = MSG_ID("refusal.token_unknown_key");
         rc = USHER_ENOTFOUND;
         goto out;
     }
     if (r_jwk_init(&key) != RHN_OK || r_jwk_import_from_json_t(key, jwk_json) != RHN_OK) {
-        *why = "the provider's signing key is unusable";
+        *why = MSG_ID("refusal.provider_key_unusable");
         goto out;
     }
     if (r_jwt_verify_signature(jwt, key, 0) != RHN_OK) {
-        *why = "the ID token's signature is invalid";
+        *why = MSG_ID("refusal.token_signature");
         goto out;
     }
     payload = r_jwt_get_full_claims_json_t(jwt);
     if (!json_is_object(payload) || !claims_ok(payload, e, why))
         goto out;
     if (!extract(payload, claims)) {
-        *why = "the ID token carries malformed claims";
+        *why = MSG_ID("refusal.token_claims");
         oidc_claims_cleanup(claims);
         goto out;
     }
@@ -626,14 +627,14 @@ static int exchange_code(const struct oidc_settings *s, const json_t *discovery,
     free(password);
     form_cleanup(&form);
     if (rc != 0) {
-        *why = "the identity provider could not be reached";
+        *why = "provider_unreachable";
         return rc;
     }
 
     struct _i_session is;
     if (i_init_session(&is) != I_OK) {
         json_decref(reply);
-        *why = "internal error";
+        *why = "iddawc_init_failed";
         return USHER_EUPSTREAM;
     }
     /* No server metadata or keys in this iddawc session: it only parses the reply. The ID
@@ -651,11 +652,11 @@ static int exchange_code(const struct oidc_settings *s, const json_t *discovery,
         log_warn("msg=\"oidc token endpoint refused the code\" status=%ld error=\"%s\" "
                  "description=\"%s\"",
                  status, error, description);
-        *why = "the identity provider refused the login code";
+        *why = MSG_ID("refusal.code_refused");
         rc = USHER_EINVAL;
     } else {
         log_warn("msg=\"oidc token endpoint answered badly\" status=%ld", status);
-        *why = "the identity provider answered the code exchange badly";
+        *why = "provider_bad_answer";
         rc = USHER_EUPSTREAM;
     }
     i_clean_session(&is);
@@ -669,7 +670,7 @@ int oidc_login_finish(const struct oidc_settings *s, const char *code, const cha
 {
     memset(claims, 0, sizeof *claims);
     *id_token = NULL;
-    *why = "the identity provider could not be reached";
+    *why = "provider_unreachable";
     json_t *discovery = NULL, *jwks = NULL;
     char *token = NULL;
     int rc = get_discovery(s, now, &discovery);

@@ -118,8 +118,10 @@ bool oidc_claims_in_group(const struct oidc_claims *c, const char *group);
  * then verifies the ID token against the expected nonce. On success fills *claims and
  * *id_token (the raw token, kept for logout's id_token_hint; caller frees).
  * Errors: USHER_EINVAL — the provider refused the code, or the token is not acceptable;
- * USHER_EUPSTREAM — Keycloak unreachable or answering garbage. *why (static text, never
- * secret) says which, for logs and the error page.
+ * USHER_EUPSTREAM — Keycloak unreachable or answering garbage. *why (static, never secret)
+ * says which: for a refusal (USHER_EINVAL) a message id of the table (core/messages.h), e.g.
+ * "refusal.token_expired", which is both the log's reason and, through msg(), the sentence
+ * the customer reads; for USHER_EUPSTREAM a word for the log only ("provider_unreachable").
  */
 int oidc_login_finish(const struct oidc_settings *s, const char *code, const char *verifier,
                       const char *nonce, int64_t now, struct oidc_claims *claims, char **id_token,
@@ -137,7 +139,8 @@ struct oidc_expect {
 /*
  * Verifies id_token against a JWKS document (borrowed), without network. 0 and *claims
  * filled; USHER_ENOTFOUND when no RS256 key of the JWKS has the token's kid (the caller may
- * refetch the JWKS); USHER_EINVAL for every other failure, with *why.
+ * refetch the JWKS); USHER_EINVAL for every other failure, with *why (a
+ * "refusal.*" message id, as for oidc_login_finish).
  */
 int oidc_verify_id_token(const char *id_token, const json_t *jwks, const struct oidc_expect *e,
                          struct oidc_claims *claims, const char **why);

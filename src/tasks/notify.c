@@ -42,14 +42,14 @@ struct notice {
 static const struct notice canceled_notice = {
     .task = "notify_subscription_canceled",
     .template_name = "subscription_canceled",
-    .subject_id = "email.subscription_canceled_subject",
+    .subject_id = MSG_ID("email.subscription_canceled_subject"),
     .tag = "subscription-canceled",
 };
 
 static const struct notice payment_failed_notice = {
     .task = "notify_payment_failed",
     .template_name = "payment_failed",
-    .subject_id = "email.payment_failed_subject",
+    .subject_id = MSG_ID("email.payment_failed_subject"),
     .tag = "payment-failed",
 };
 

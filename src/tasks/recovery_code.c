@@ -85,7 +85,8 @@ static int send_code(struct task_run *run, const struct recovery_account *a,
                             "recovery_url", recovery_url);
     code_issued_wipe(&issued);
     free(recovery_url);
-    rc = mail(run, a->email, "email.recovery_code_subject", "recovery_code", ctx, "the code");
+    rc = mail(run, a->email, MSG_ID("email.recovery_code_subject"), "recovery_code", ctx,
+              "the code");
     json_decref(ctx);
     if (rc != 0) {
         int irc = code_invalidate(run->pool, issued.id);
@@ -125,7 +126,8 @@ static int send_notice(struct task_run *run, const char *email, enum recovery_st
     free(login_url);
     /* The day's hit is counted before sending: a notice lost to a Mailgun failure is not
      * worth a second one the same day (it is optional, and says nothing the site doesn't). */
-    rc = mail(run, email, "email.recovery_notice_subject", "recovery_notice", ctx, "the notice");
+    rc = mail(run, email, MSG_ID("email.recovery_notice_subject"), "recovery_notice", ctx,
+              "the notice");
     json_decref(ctx);
     if (rc != 0)
         return rc;

@@ -78,11 +78,13 @@ int web_oidc_authenticate(struct web_request *r)
     return rc;
 }
 
-/* A 400 page for a callback that is not accepted, and one log line saying why. */
+/* A 400 page for a callback that is not accepted, and one log line saying why: why is a
+ * "refusal.*" message id, the log's reason as it is and the customer's sentence through
+ * the table. */
 static void refuse(struct web_request *r, const char *why)
 {
     log_warn("request_id=%s msg=\"login refused\" reason=\"%s\"", r->request_id, why);
-    char *message = msg_format("login.refused", json_pack("{s:s}", "reason", why));
+    char *message = msg_format("login.refused", json_pack("{s:s}", "reason", msg(why)));
     web_reply_error_kind(r, 400, "login_failed", message);
     free(message);
 }
@@ -172,7 +174,7 @@ int web_oidc_callback(struct web_request *r)
     int rc = 0;
     json_t *data = web_session_data(r);
     if (!data || oidc_pending_take(data, web_query(r, "state"), r->now, &pending) != 0) {
-        refuse(r, "this login request is unknown, has expired or was already used");
+        refuse(r, MSG_ID("refusal.unknown_state"));
         goto out;
     }
     web_session_changed(r); /* the state is used up whatever happens below */
@@ -182,9 +184,9 @@ int web_oidc_callback(struct web_request *r)
     if (error) {
         refuse_provider_error(r, error);
     } else if (iss && strcmp(iss, s.issuer)) { /* RFC 9207: a mix-up with another issuer */
-        refuse(r, "the answer came from another identity provider");
+        refuse(r, MSG_ID("refusal.other_provider"));
     } else if (!code || !*code || strlen(code) > CODE_MAX) {
-        refuse(r, "the answer carries no authorization code");
+        refuse(r, MSG_ID("refusal.no_code"));
     } else {
         rc = oidc_login_finish(&s, code, pending.verifier, pending.nonce, r->now, &claims,
                                &id_token, &why);

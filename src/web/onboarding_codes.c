@@ -76,10 +76,11 @@ static int read_email(struct web_request *r, const char *const *required, bool v
 
 static void reply_limited(struct web_request *r, const struct code_issued *issued)
 {
-    char *message = msg_format(issued->limit == CODE_LIMIT_COOLDOWN       ? "code.wait"
-                               : issued->limit == CODE_LIMIT_EMAIL_HOURLY ? "code.too_many_email"
-                                                                          : "code.too_many_network",
-                               json_pack("{s:I}", "seconds", (json_int_t)issued->retry_after));
+    char *message =
+        msg_format(issued->limit == CODE_LIMIT_COOLDOWN       ? MSG_ID("code.wait")
+                   : issued->limit == CODE_LIMIT_EMAIL_HOURLY ? MSG_ID("code.too_many_email")
+                                                              : MSG_ID("code.too_many_network"),
+                   json_pack("{s:I}", "seconds", (json_int_t)issued->retry_after));
     char seconds[24];
     snprintf(seconds, sizeof seconds, "%lld", (long long)issued->retry_after);
     web_set_header(r, "Retry-After", seconds);

@@ -118,7 +118,7 @@ int web_recovery_send_code(struct web_request *r)
     if (rc == 0 && *r->client_ip) {
         snprintf(bucket, sizeof bucket, "recovery:ip:%s", r->client_ip);
         rc = limited(r, bucket, r->app->cfg->recovery_requests_per_ip_per_hour,
-                     CODE_LIMIT_WINDOW_SECONDS, "recovery.too_many");
+                     CODE_LIMIT_WINDOW_SECONDS, MSG_ID("recovery.too_many"));
     }
     if (rc == 0)
         rc = recovery_request_code(r->app->db, identifier, r->session->id_hash, r->now);

@@ -108,6 +108,8 @@ class Login:
 def assert_refused(r, *words):
     assert r.status_code == 400, (r.status_code, r.text[:500])
     assert "Login failed" in r.text, r.text[:500]
+    # The customer reads a sentence of the message table, never the log's reason id.
+    assert "refusal." not in r.text, r.text[:800]
     for w in words:
         assert w in r.text, (w, r.text[:800])
 
@@ -305,6 +307,8 @@ def test_mixed_up_issuer_is_refused(app, kc):
         "http://evil.test/realms/usher", safe=""))
     assert evil != callback
     assert_refused(login.callback(evil), "another identity provider")
+    # The log line keeps a short machine reason; the page has the table's sentence.
+    assert 'msg="login refused" reason="refusal.other_provider"' in app.log
 
 
 @sqlite_only
@@ -314,6 +318,7 @@ def test_code_exchange_failure_is_refused(app, kc):
     q = parse_qs(urlsplit(callback).query)
     wrong = callback.replace("code=" + quote(q["code"][0], safe=""), "code=not-a-code")
     assert_refused(login.callback(wrong), "refused the login code")
+    assert 'msg="login refused" reason="refusal.code_refused"' in app.log
 
 
 @sqlite_only

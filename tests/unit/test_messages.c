@@ -1,7 +1,8 @@
 /*
  * test_messages.c — the message table (core/messages.h): templates/messages/en.json holds
- * exactly the ids the code uses, every msg("…")/msg_format("…") id in src/ is in the table and
- * every table id is used in src/, placeholders are filled, and a broken file is refused.
+ * exactly the ids the code uses, every msg("…")/msg_format("…")/MSG_ID("…") id in src/ is in
+ * the table and every table id is named by one of them in src/, placeholders are filled, and
+ * a broken file is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,40 +64,82 @@ static void test_file_matches_table(void **state)
     assert_string_equal(msg("no.such.id"), "no.such.id");
 }
 
-/* Every id a msg()/msg_format() call names in src/ is in the table. */
+/* The ids src/ names in msg("…"), msg_format("…") and MSG_ID("…"), sorted and unique. */
+static char **ids_named_in_src(size_t *n)
+{
+    char *cmd = xasprintf("grep -rhoE --include='*.c' --include='*.h' "
+                          "'(msg|msg_format|MSG_ID)\\(\"[a-z0-9_.]+\"' '%s/src' | "
+                          "sed -E 's/.*\\(\"//; s/\"$//' | sort -u",
+                          getenv("USHER_DATA_DIR"));
+    char **ids = lines_of(cmd, n);
+    free(cmd);
+    return ids;
+}
+
+static bool named_in(char **ids, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ids[i], id))
+            return true;
+    return false;
+}
+
+/* Every id src/ names is in the table: a customer-facing sentence chosen in C can never be
+ * missing from en.json (nor from a translation, which messages_load checks against the same
+ * list). */
 static void test_calls_are_in_table(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("grep -rhoE 'msg(_format)?\\(\"[a-z0-9_.]+\"' '%s/src' | "
-                          "sed -E 's/.*\\(\"//; s/\"$//' | sort -u",
-                          getenv("USHER_DATA_DIR"));
     size_t n = 0;
-    char **ids = lines_of(cmd, &n);
-    free(cmd);
-    assert_true(n > 50);
+    char **ids = ids_named_in_src(&n);
+    assert_true(n > 100);
     for (size_t i = 0; i < n; i++)
         if (!in_table(ids[i]))
-            fail_msg("msg(\"%s\") in src/ is not in the message table", ids[i]);
+            fail_msg("\"%s\" named in src/ is not in the message table", ids[i]);
+    /* The ids chosen away from their msg() call are found too. */
+    assert_true(named_in(ids, n, "refusal.token_expired"));
+    assert_true(named_in(ids, n, "date.january"));
+    assert_true(named_in(ids, n, "email.recovery_code_subject"));
     free_lines(ids, n);
 }
 
-/* Every table id appears as a string literal somewhere in src/ besides the table: no dead
- * ids (ids passed through a variable, e.g. recovery_codes.c's limited(), count too). */
+/* Every table id is named by a msg()/msg_format()/MSG_ID() in src/: no dead ids, and no id
+ * that only appears as a bare literal (which the check above could not see). */
 static void test_no_dead_ids(void **state)
 {
     (void)state;
+    size_t n = 0;
+    char **ids = ids_named_in_src(&n);
+    for (size_t i = 0; i < messages_id_count(); i++)
+        if (!named_in(ids, n, messages_id(i)))
+            fail_msg("message id \"%s\" is named by no msg/msg_format/MSG_ID in src/",
+                     messages_id(i));
+    free_lines(ids, n);
+}
+
+/* What the customer reads when a login is refused: a sentence of the table, never the
+ * reason id that the log line carries. */
+static void test_refusal_reasons_are_sentences(void **state)
+{
+    (void)state;
+    size_t refusals = 0;
     for (size_t i = 0; i < messages_id_count(); i++) {
-        char *cmd = xasprintf("grep -rlF --include='*.c' --include='*.h' '\"%s\"' '%s/src' | "
-                              "wc -l",
-                              messages_id(i), getenv("USHER_DATA_DIR"));
-        size_t n = 0;
-        char **out = lines_of(cmd, &n);
-        free(cmd);
-        assert_int_equal(n, 1);
-        if (atoi(out[0]) < 1)
-            fail_msg("message id \"%s\" is used nowhere in src/", messages_id(i));
-        free_lines(out, n);
+        const char *id = messages_id(i);
+        if (strncmp(id, "refusal.", 8))
+            continue;
+        refusals++;
+        char *text = msg_format("login.refused", json_pack("{s:s}", "reason", msg(id)));
+        if (strstr(text, "refusal.") || strlen(msg(id)) < 10)
+            fail_msg("%s reads \"%s\"", id, text);
+        free(text);
     }
+    assert_true(refusals >= 18);
+    char *text =
+        msg_format("login.refused", json_pack("{s:s}", "reason", msg("refusal.token_expired")));
+    assert_string_equal(text,
+                        "We couldn't log you in: the ID token has expired. Please start the login "
+                        "again.");
+    free(text);
 }
 
 static void test_format(void **state)
@@ -158,9 +201,12 @@ static void test_broken_files_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_file_matches_table),   cmocka_unit_test(test_calls_are_in_table),
-        cmocka_unit_test(test_no_dead_ids),          cmocka_unit_test(test_format),
+        cmocka_unit_test(test_file_matches_table),
+        cmocka_unit_test(test_calls_are_in_table),
+        cmocka_unit_test(test_no_dead_ids),
+        cmocka_unit_test(test_format),
         cmocka_unit_test(test_broken_files_refused),
+        cmocka_unit_test(test_refusal_reasons_are_sentences),
     };
     int failed = cmocka_run_group_tests_name("messages", tests, NULL, NULL);
     messages_unload();

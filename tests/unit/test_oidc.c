@@ -345,7 +345,7 @@ static void test_id_token_audience(void **state)
     struct keys *k = *state;
     const char *why;
     assert_int_equal(verify_with(k, "aud", json_string("someone-else"), &why), USHER_EINVAL);
-    assert_non_null(strstr(why, "audience"));
+    assert_string_equal(why, "refusal.token_audience");
     assert_int_equal(verify_with(k, "aud", NULL, &why), USHER_EINVAL);
     /* several audiences: ours among them and azp = us */
     assert_int_equal(verify_with(k, "aud", json_pack("[s,s]", "account", CLIENT), &why), 0);
@@ -354,10 +354,10 @@ static void test_id_token_audience(void **state)
     json_object_set_new(claims, "aud", json_pack("[s,s]", "account", CLIENT));
     json_object_del(claims, "azp");
     assert_int_equal(verify(k, sign(claims, k->priv, R_JWA_ALG_RS256), &why), USHER_EINVAL);
-    assert_non_null(strstr(why, "azp"));
+    assert_string_equal(why, "refusal.token_azp");
     /* azp naming another client */
     assert_int_equal(verify_with(k, "azp", json_string("other-client"), &why), USHER_EINVAL);
-    assert_non_null(strstr(why, "azp"));
+    assert_string_equal(why, "refusal.token_azp");
     /* one audience and no azp is fine */
     assert_int_equal(verify_with(k, "azp", NULL, &why), 0);
 }
@@ -368,10 +368,10 @@ static void test_id_token_issuer_nonce_sub(void **state)
     const char *why;
     assert_int_equal(verify_with(k, "iss", json_string("http://evil.test/realms/usher"), &why),
                      USHER_EINVAL);
-    assert_non_null(strstr(why, "issuer"));
+    assert_string_equal(why, "refusal.token_issuer");
     assert_int_equal(verify_with(k, "nonce", json_string("ffffffffffffffffffffffffffffffff"), &why),
                      USHER_EINVAL);
-    assert_non_null(strstr(why, "nonce"));
+    assert_string_equal(why, "refusal.token_nonce");
     assert_int_equal(verify_with(k, "nonce", NULL, &why), USHER_EINVAL);
     assert_int_equal(verify_with(k, "sub", NULL, &why), USHER_EINVAL);
     assert_int_equal(verify_with(k, "sub", json_string(""), &why), USHER_EINVAL);
@@ -385,11 +385,11 @@ static void test_id_token_times_with_leeway(void **state)
     const char *why;
     assert_int_equal(verify_with(k, "exp", json_integer(NOW - 30), &why), 0);
     assert_int_equal(verify_with(k, "exp", json_integer(NOW - 60), &why), USHER_EINVAL);
-    assert_non_null(strstr(why, "expired"));
+    assert_string_equal(why, "refusal.token_expired");
     assert_int_equal(verify_with(k, "exp", NULL, &why), USHER_EINVAL);
     assert_int_equal(verify_with(k, "iat", json_integer(NOW + 30), &why), 0);
     assert_int_equal(verify_with(k, "iat", json_integer(NOW + 61), &why), USHER_EINVAL);
-    assert_non_null(strstr(why, "future"));
+    assert_string_equal(why, "refusal.token_future");
     assert_int_equal(verify_with(k, "nbf", json_integer(NOW + 120), &why), USHER_EINVAL);
     assert_int_equal(verify_with(k, "iat", NULL, &why), USHER_EINVAL);
 }
@@ -401,7 +401,7 @@ static void test_id_token_signature_and_keys(void **state)
     /* same kid, another key: a forged token */
     assert_int_equal(verify(k, sign(good_claims(), k->other_priv, R_JWA_ALG_RS256), &why),
                      USHER_EINVAL);
-    assert_non_null(strstr(why, "signature"));
+    assert_string_equal(why, "refusal.token_signature");
     /* a payload changed after signing */
     char *token = sign(good_claims(), k->priv, R_JWA_ALG_RS256);
     char *dot = strchr(token, '.');
@@ -420,7 +420,7 @@ static void test_id_token_signature_and_keys(void **state)
     r_jwk_import_from_symmetric_key(hmac, (const unsigned char *)"secret-secret-secret-secret-32b",
                                     31);
     assert_int_equal(verify(k, sign(good_claims(), hmac, R_JWA_ALG_HS256), &why), USHER_EINVAL);
-    assert_non_null(strstr(why, "RS256"));
+    assert_string_equal(why, "refusal.token_algorithm");
     r_jwk_free(hmac);
     /* garbage */
     assert_int_equal(verify(k, xstrdup("not.a.jwt"), &why), USHER_EINVAL);

@@ -9,6 +9,7 @@
 
 #include "domain/recovery.h"
 #include "core/err.h"
+#include "core/messages.h"
 #include "testdb.h"
 
 #include <stdbool.h>
@@ -161,6 +162,9 @@ static void test_request_code_queues_one_task(void **state)
 
 int main(void)
 {
+    /* Plan labels ("$10.00 / month") take their words from the message table. */
+    if (messages_load(getenv("USHER_DATA_DIR"), NULL) != 0)
+        return 1;
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_identifier_syntax),
@@ -174,9 +178,12 @@ int main(void)
     use_pg = false;
     failed += cmocka_run_group_tests_name("recovery/sqlite", db_tests, open_db, close_db);
     const char *pg = getenv("USHER_TEST_PG_URL");
-    if (!pg || !*pg)
+    if (!pg || !*pg) {
+        messages_unload();
         return failed;
+    }
     use_pg = true;
     failed += cmocka_run_group_tests_name("recovery/postgres", db_tests, open_db, close_db);
+    messages_unload();
     return failed;
 }
