@@ -56,7 +56,7 @@ _AXE_RUN = """async (tags) => {
 
 # The text colour of <body> and of every visible <p> against the background it is drawn
 # on (the first opaque background-color up the tree), as WCAG contrast ratios.
-_BODY_CONTRAST = """(minimum) => {
+_BODY_CONTRAST = r"""(minimum) => {
   function rgb(s) {
     const m = s.match(/rgba?\(([^)]+)\)/);
     if (!m) return null;
