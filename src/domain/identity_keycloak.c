@@ -33,7 +33,11 @@ static int set_membership(void *ctx, const char *user_ref, const char *group, bo
     log_quote(quoted, sizeof quoted, group);
     int rc = kc_group_find(kc, group, &group_id, &err);
     if (rc == USHER_ENOTFOUND) {
-        log_warn("msg=\"keycloak group missing\" group=\"%s\"", quoted);
+        /* Joining it fails (the caller names the instance); leaving it is already done. */
+        if (member)
+            log_warn("msg=\"keycloak group missing\" group=\"%s\"", quoted);
+        else
+            log_info("msg=\"keycloak group missing; nothing to leave\" group=\"%s\"", quoted);
         return rc;
     }
     if (rc == 0)

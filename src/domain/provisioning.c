@@ -167,6 +167,10 @@ static int apply_groups(struct db_pool *pool, int64_t user_id, int64_t product_i
         if (rc == 0 && u->keycloak_id) {
             rc = member ? idp->add_to_group(idp->ctx, u->keycloak_id, name)
                         : idp->remove_from_group(idp->ctx, u->keycloak_id, name);
+            /* A group the realm does not have holds nobody: revoking it is already done,
+             * and failing here would retry a cancellation or downgrade for hours. */
+            if (rc == USHER_ENOTFOUND && !member)
+                rc = 0;
             if (rc != 0)
                 describe_group_failure(report, g, member, rc);
         }

@@ -26,7 +26,8 @@ struct db_pool;
 struct identity_ops {
     void *ctx;
     /* Group membership by group name; both idempotent. USHER_ENOTFOUND means the group
-     * itself does not exist in the provider (the sync names it in its report). */
+     * itself does not exist in the provider: joining it fails (the sync names the group and
+     * its instance in its report), leaving it counts as done. */
     int (*add_to_group)(void *ctx, const char *user_ref, const char *group);
     int (*remove_from_group)(void *ctx, const char *user_ref, const char *group);
     /* Replaces the attributes for which owns(key) holds with attributes (key → [strings]),

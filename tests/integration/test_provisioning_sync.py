@@ -107,6 +107,49 @@ def test_login_sync_grants_and_revokes(usher, kc, db, workers):
     assert db.scalar("SELECT allocated_seats FROM instances WHERE id = 1") == 0
 
 
+def delete_group(kc, name):
+    """What an operator does in the admin console: the group goes, with its memberships."""
+    headers = {"Authorization": "Bearer " + kc.admin_token()}
+    r = requests.get(f"{kc.url}/admin/realms/{kc.realm}/groups",
+                     params={"search": name, "exact": "true"}, headers=headers, timeout=10)
+    r.raise_for_status()
+    (group,) = [g for g in r.json() if g["name"] == name]
+    r = requests.delete(f"{kc.url}/admin/realms/{kc.realm}/groups/{group['id']}",
+                        headers=headers, timeout=10)
+    assert r.status_code == 204, r.text
+
+
+@pytest.mark.backend("sqlite")
+def test_downgrade_after_the_group_was_deleted_succeeds(usher, kc, db, workers, run_usher):
+    """Leaving a group the realm no longer has is already done: the downgrade's sync (and
+    `usher user sync`) succeed and release the seat, instead of failing with "does not exist;
+    create it" and retrying for hours."""
+    kc.add_group("cloud-foggy")
+    kc.set_unmanaged_policy("ADMIN_EDIT")
+    env = dict(oidc_env(kc, **ADMIN))
+    app = usher(env)
+    seed(db)
+    user_id = subscribe_alice(app, db)
+    w = workers(env)
+    wait_for(lambda: done_syncs(db) == 1, "the first sync")
+    assert db.scalar("SELECT allocated_seats FROM instances WHERE id = 1") == 1
+
+    delete_group(kc, "cloud-foggy")
+    db.exec("DELETE FROM subscription_items WHERE stripe_price_id = 'price_cloud'")
+    assert Login(app).run("alice").status_code == 303  # the login enqueues her sync
+    wait_for(lambda: done_syncs(db) == 2, "the downgrade's sync")
+    assert 'keycloak group missing; nothing to leave" group="cloud-foggy"' in w.log
+    assert db.scalar("SELECT allocated_seats FROM instances WHERE id = 1") == 0
+    assert db.scalar("SELECT count(*) FROM instance_assignments WHERE user_id = ?", user_id) == 0
+    assert db.scalar("SELECT count(*) FROM user_groups WHERE user_id = ?", user_id) == 0
+    assert "has_cloud" not in kc.user("alice")["attributes"]
+    assert db.scalar("SELECT count(*) FROM tasks WHERE name = 'sync_user_post_checkout' "
+                     "AND last_error IS NOT NULL") == 0
+    assert 'keycloak group missing" group=' not in w.log  # no warning: nothing is wrong
+    rc, out, err = run_usher(["user", "sync", "alice"], env=env, timeout=60)
+    assert rc == 0, (out, err)
+
+
 @pytest.mark.backend("sqlite")
 def test_dropped_attributes_are_reported(usher, kc, db, workers):
     kc.add_group("cloud-foggy")
@@ -142,9 +185,10 @@ def test_waiting_seat_is_filled_when_capacity_appears(usher, kc, db, workers, cl
 
 
 @pytest.mark.backend("sqlite")
-def test_missing_keycloak_group_is_named(usher, kc, db, workers, run_usher):
+def test_missing_keycloak_group_is_named(usher, kc, db, workers, run_usher, clock):
     """A realm without the instance's group: the task's error and the worker's log name the
-    group and its instance (not "user 1: not found"), and `usher check` lists it."""
+    group and its instance (not "user 1: not found"), and `usher check` lists it; once the
+    operator creates the group, the next retry grants it."""
     kc.set_unmanaged_policy("ADMIN_EDIT")
     env = dict(oidc_env(kc, **ADMIN))
     app = usher(env)
@@ -171,3 +215,8 @@ def test_missing_keycloak_group_is_named(usher, kc, db, workers, run_usher):
     rc, out, _ = run_usher(["check"], env=env, timeout=60)
     assert rc == 0, out
     assert "keycloak groups: ok (1 granted by instances)" in out
+    clock(3600)  # past the next retry
+    wait_for(lambda: db.scalar("SELECT count(*) FROM tasks WHERE name = "
+                               "'sync_user_post_checkout' AND state <> 'done'") == 0,
+             "the retried sync (and the one of the login above)")
+    assert "cloud-foggy" in group_names(kc, kc.user("alice")["id"])

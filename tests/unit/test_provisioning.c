@@ -49,6 +49,11 @@ static int rec_remove(void *ctx, const char *user_ref, const char *group)
     return 0;
 }
 
+static int remove_without_photos_group(void *ctx, const char *user_ref, const char *group)
+{
+    return strcmp(group, "photos-main") ? rec_remove(ctx, user_ref, group) : USHER_ENOTFOUND;
+}
+
 static int rec_replace(void *ctx, const char *user_ref, const json_t *keys, const json_t *attrs,
                        json_t **dropped)
 {
@@ -212,11 +217,38 @@ static void test_missing_group_is_named(void **state)
     buf_cleanup(&rec.calls);
 }
 
+/* Runs after test_missing_group_is_named: the photos seat is held, its group missing in the
+ * realm. Dropping the add-on revokes a group nobody can be in: nothing to do, so the sync
+ * succeeds and releases the seat instead of failing and retrying for hours. */
+static void test_revoking_a_missing_group_succeeds(void **state)
+{
+    (void)state;
+    assert_int_equal(scalar("SELECT count(*) FROM instance_assignments WHERE user_id = 7 AND "
+                            "instance_id = 2"),
+                     1);
+    run("DELETE FROM subscription_items WHERE user_id = 7 AND product_id = 3", NULL, 0);
+    struct recorder rec = {0};
+    buf_init(&rec.calls);
+    struct identity_ops idp = {&rec, add_without_photos_group, remove_without_photos_group,
+                               rec_replace};
+    struct provisioning_report report;
+    assert_int_equal(provisioning_sync_user(pool, user_id, NOW, &idp, &report), 0);
+    assert_string_equal(report.problem, "");
+    assert_int_equal(report.seats_released, 1);
+    assert_int_equal(scalar("SELECT count(*) FROM instance_assignments WHERE user_id = 7 AND "
+                            "instance_id = 2"),
+                     0);
+    assert_int_equal(scalar("SELECT allocated_seats FROM instances WHERE id = 2"), 0);
+    json_decref(rec.attributes);
+    buf_cleanup(&rec.calls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signup_then_upgrade),
         cmocka_unit_test(test_missing_group_is_named),
+        cmocka_unit_test(test_revoking_a_missing_group_succeeds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
