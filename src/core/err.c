@@ -17,6 +17,7 @@ const char *usher_strerror(int err)
     case USHER_EFORBIDDEN: return "forbidden";
     case USHER_ECONFIG: return "configuration error";
     case USHER_ESCHEMA: return "database schema is newer than this program";
+    case USHER_EDBDOWN: return "database unavailable";
     default: return "unknown error";
     }
 }

@@ -25,13 +25,13 @@ static int check_args(struct db_conn *conn, const char *sql, const struct db_par
         return USHER_EINVAL;
     /* The transport already failed while borrowed; db_release will reset it. */
     if (conn->broken)
-        return USHER_EDB;
+        return USHER_EDBDOWN;
     return 0;
 }
 
 static int count_error(struct db_conn *conn, int rc)
 {
-    if (rc == USHER_EDB)
+    if (USHER_IS_DB_ERROR(rc))
         atomic_fetch_add(&conn->pool->errors, 1);
     return rc;
 }

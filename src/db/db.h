@@ -13,7 +13,9 @@
  * sqlite3_prepare_v3 with SQLITE_PREPARE_PERSISTENT), keyed by the SQL text.
  *
  * Errors: a unique violation is USHER_ECONFLICT, a CHECK / NOT NULL / foreign-key violation
- * USHER_EINVAL, anything else USHER_EDB. A connection that failed at the transport level is
+ * USHER_EINVAL; the database out of reach for now (cannot connect, connection lost, server
+ * shutting down or starting, SQLite busy past its timeout, no free pooled connection in time)
+ * USHER_EDBDOWN; anything else USHER_EDB. A connection that failed at the transport level is
  * reset when it is next acquired, so the pool recovers when the server comes back.
  */
 #ifndef USHER_DB_DB_H
@@ -51,7 +53,7 @@ struct db_pool_stats {
     uint64_t acquires; /* successful db_acquire calls */
     uint64_t waits; /* acquires that had to wait for a free connection */
     uint64_t timeouts; /* acquires that gave up */
-    uint64_t errors; /* statements that failed with USHER_EDB */
+    uint64_t errors; /* statements that failed with USHER_EDB or USHER_EDBDOWN */
 };
 
 /*
@@ -66,7 +68,7 @@ enum db_dialect db_pool_dialect(const struct db_pool *pool);
 void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
 
 /* Borrows a connection, waiting up to timeout_ms for a free one. Opens or resets it as
- * needed; returns USHER_EDB if the server cannot be reached. */
+ * needed; returns USHER_EDBDOWN if none comes free in time or the server cannot be reached. */
 int db_acquire(struct db_pool *pool, int timeout_ms, struct db_conn **out);
 /* Returns the connection; an open transaction is rolled back first. NULL is a no-op. */
 void db_release(struct db_conn *conn);
@@ -79,7 +81,7 @@ int db_begin(struct db_conn *conn, enum db_tx_mode mode);
 int db_commit(struct db_conn *conn);
 int db_rollback(struct db_conn *conn);
 
-/* How long domain code waits for a pooled connection before giving up (USHER_EDB). */
+/* How long domain code waits for a pooled connection before giving up (USHER_EDBDOWN). */
 #define DB_WAIT_MS 5000
 /*
  * Runs fn(conn, ctx) in a DB_TX_WRITE transaction on a connection borrowed for DB_WAIT_MS:

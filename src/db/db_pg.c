@@ -13,7 +13,9 @@
  * integrity violations (NOT NULL 23502, foreign key 23503, CHECK 23514) are USHER_EINVAL.
  * Serialization failure 40001 and deadlock 40P01 are USHER_ECONFLICT too: like a unique
  * violation they mean "someone else got there first" and the transaction may be retried.
- * Everything else is USHER_EDB.
+ * An outage is USHER_EDBDOWN: a failed connect, a lost connection (PQstatus not OK), class 08
+ * (connection exception) and 57P01-57P03 (the server is shutting down, crashed or starting
+ * up). Everything else is USHER_EDB.
  *
  * The connection URL carries the password, so it is never logged, and neither are libpq's
  * URL parse errors (they can quote parts of it).
@@ -101,7 +103,7 @@ static int connect_failed(struct db_conn *conn, PGconn *pg)
     one_line(line, sizeof line, pg ? PQerrorMessage(pg) : "out of memory");
     db_pool_note_connect(conn->pool, false, line);
     PQfinish(pg);
-    return USHER_EDB;
+    return USHER_EDBDOWN;
 }
 
 static int pg_open(struct db_conn *conn)
@@ -154,6 +156,9 @@ static int map_sqlstate(const char *state)
         return USHER_EINVAL;
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         return USHER_ECONFLICT;
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+        strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
+        return USHER_EDBDOWN;
     return USHER_EDB;
 }
 
@@ -174,7 +179,7 @@ static void log_failure(struct db_conn *conn, PGresult *r, const char *state, in
     if (state && strncmp(state, "22", 2) == 0)
         line[strcspn(line, "'")] = '\0';
     /* Constraint violations and conflicts are ordinary outcomes for callers. */
-    log_msg(rc == USHER_EDB ? LOG_WARN : LOG_DEBUG,
+    log_msg(USHER_IS_DB_ERROR(rc) ? LOG_WARN : LOG_DEBUG,
             "msg=\"postgres error\" sqlstate=%s error=\"%s\"", state ? state : "-", line);
 }
 
@@ -185,11 +190,13 @@ static int check_result(struct db_conn *conn, PGresult *r)
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return 0;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    int rc = st == PGRES_EMPTY_QUERY ? USHER_EINVAL : map_sqlstate(state);
+    bool lost = PQstatus(conn->handle) != CONNECTION_OK;
+    /* A lost connection often comes without a SQLSTATE (the socket just closed). */
+    int rc = st == PGRES_EMPTY_QUERY ? USHER_EINVAL : lost ? USHER_EDBDOWN : map_sqlstate(state);
     log_failure(conn, r, state, rc);
     /* A lost server, a result type we do not drive (COPY), or a statement cache the server
      * no longer agrees with: this connection is done, the next borrower gets a fresh one. */
-    if (PQstatus(conn->handle) != CONNECTION_OK || cache_stale(state) ||
+    if (lost || rc == USHER_EDBDOWN || cache_stale(state) ||
         (st != PGRES_FATAL_ERROR && st != PGRES_EMPTY_QUERY && st != PGRES_NONFATAL_ERROR))
         conn->broken = true;
     PQclear(r);

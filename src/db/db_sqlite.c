@@ -15,6 +15,9 @@
  * Statements are prepared once per handle (SQLITE_PREPARE_PERSISTENT) and kept in the
  * connection's cache; "$N" parameters are named parameters to SQLite and are bound by name.
  * Rows are copied out into a db_result before the statement is reset.
+ *
+ * SQLITE_BUSY / SQLITE_LOCKED after the waiting is done are USHER_EDBDOWN (try again later),
+ * not USHER_EDB: the web layer answers them 503 with Retry-After.
  */
 #include "db/db_internal.h"
 
@@ -148,6 +151,12 @@ static int map_error(struct db_conn *conn, int rc)
         return USHER_EINVAL;
     }
     int primary = rc & 0xff;
+    /* Still locked after the busy timeout (or the shared-cache wait): the database is
+     * there, just not free in time. Retrying later may succeed, as after an outage. */
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+        log_warn("msg=\"sqlite busy beyond timeout\" code=%d error=\"%s\"", rc, sqlite3_errmsg(db));
+        return USHER_EDBDOWN;
+    }
     /* The file itself failed: reopening is the only way the handle can recover. */
     if (primary == SQLITE_IOERR || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
         primary == SQLITE_CANTOPEN)

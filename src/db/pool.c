@@ -213,7 +213,8 @@ int db_acquire(struct db_pool *pool, int timeout_ms, struct db_conn **out)
     if (!c) {
         log_warn("msg=\"no free database connection\" timeout_ms=%d pool_size=%d", timeout_ms,
                  pool->size);
-        return USHER_EDB;
+        /* Every connection busy (a slow or restarting server, a burst): try again later. */
+        return USHER_EDBDOWN;
     }
     int rc = ready_slot(c);
     if (rc < 0) {

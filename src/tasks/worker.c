@@ -356,7 +356,7 @@ static int check_schema(struct worker *w)
     if (rc == 0)
         rc = db_migrations_latest(w->pool, dir, &latest);
     free(dir);
-    if (rc == USHER_EDB) {
+    if (USHER_IS_DB_ERROR(rc)) {
         log_warn("msg=\"database unreachable at start; the worker retries\"");
         return 0;
     }

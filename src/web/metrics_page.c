@@ -18,6 +18,7 @@
 #include "web/app.h"
 #include "web/dispatch.h"
 #include "web/handlers.h"
+#include "web/http_error.h"
 #include "web/response.h"
 
 #include <string.h>
@@ -40,6 +41,7 @@ static void refresh_gauges(struct web_request *r)
     metrics_counter_set("usher_db_pool_timeouts_total", "Acquires that gave up.", "",
                         (double)st.timeouts);
     metrics_counter_set("usher_db_errors_total", "Statements that failed.", "", (double)st.errors);
+    web_count_db_unavailable(0); /* the series exists at 0 before the first outage */
     struct db_conn *conn = NULL;
     if (db_acquire(r->app->db, 1000, &conn) == 0) {
         task_store_metrics(conn); /* usher_tasks_{queued,running,failed}, usher_tasks_total */

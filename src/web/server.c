@@ -104,7 +104,7 @@ static int load_app(const struct usher_config *cfg, struct web_app *app)
                  have, latest);
     /* An unreachable database at start is not fatal: /health/ reports it and the pool
      * reconnects when it returns. */
-    if (rc == USHER_EDB)
+    if (USHER_IS_DB_ERROR(rc))
         log_warn("msg=\"database unreachable at start\"");
     else if (rc != 0)
         return rc;

@@ -396,7 +396,7 @@ static void test_pool_exhaustion(void **state)
     struct db_conn *a = take(small), *b = take(small), *c = NULL;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(db_acquire(small, 150, &c), USHER_EDB);
+    assert_int_equal(db_acquire(small, 150, &c), USHER_EDBDOWN); /* busy, not broken */
     assert_null(c);
     double ms = elapsed_ms(&t0);
     assert_true(ms >= 140 && ms < 2000);
@@ -579,7 +579,7 @@ static void test_reconnect_pg(struct db_pool *one)
     struct db_conn *c = take(one);
     int64_t pid = backend_pid(c);
     kill_backend(pid);
-    assert_int_equal(db_exec(c, "SELECT 1", NULL, 0, NULL), USHER_EDB);
+    assert_int_equal(db_exec(c, "SELECT 1", NULL, 0, NULL), USHER_EDBDOWN); /* lost */
     db_release(c);
     c = take(one);
     int64_t pid2 = backend_pid(c);
@@ -625,7 +625,7 @@ static void test_reconnect(void **state)
         assert_int_equal(scalar(c, "SELECT COUNT(*) FROM items", NULL, 0), 0);
         assert_true(db_conn_stmt_count(c) > 0);
         c->broken = true;
-        assert_int_equal(db_exec(c, "SELECT 1", NULL, 0, NULL), USHER_EDB);
+        assert_int_equal(db_exec(c, "SELECT 1", NULL, 0, NULL), USHER_EDBDOWN);
         db_release(c);
         db_pool_stats(one, &st);
         assert_int_equal(st.open, 0);
@@ -652,8 +652,8 @@ static void test_unreachable(void **state)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct db_conn *c = NULL;
-    assert_int_equal(db_acquire(bad, 1000, &c), USHER_EDB);
-    assert_int_equal(db_ping(bad), USHER_EDB);
+    assert_int_equal(db_acquire(bad, 1000, &c), USHER_EDBDOWN);
+    assert_int_equal(db_ping(bad), USHER_EDBDOWN);
     assert_true(elapsed_ms(&t0) < 3000);
     struct db_pool_stats st;
     db_pool_stats(bad, &st);
