@@ -353,3 +353,49 @@ def test_bad_worker_settings_are_configuration_errors(run_usher):
     assert rc == 2 and "WORKER_CONCURRENCY" in err
     rc, out, err = run_usher(["worker"], env={"TASK_RETRY_DELAY": "soon"})
     assert rc == 2 and "TASK_RETRY_DELAY" in err
+
+
+# --- lease-lost warnings ---------------------------------------------------------------------
+
+LEASE_LOST = "task lease lost"
+
+
+def test_no_lease_lost_warning_when_a_task_finishes_during_a_heartbeat(workers, run_usher, db):
+    # A short lease (heartbeat every 2/3 s) and a steady stream of short tasks: a heartbeat
+    # often renews a task whose outcome is being written that very moment. That is no loss of
+    # the lease, and must not read like one in the log.
+    w = workers({"TASK_LEASE_SECONDS": 2, "WORKER_CONCURRENCY": 4})
+    first, last = enqueue_probes(run_usher, 3000, sleep_ms=1)
+    wait_for(lambda: db.scalar("SELECT count(*) FROM tasks WHERE name = 'queue_probe' "
+                               "AND state = 'done'") == 3000, what="3000 probes done")
+    assert_each_ran_once(db, [w], 3000)
+    lines = [ln for ln in w.log.splitlines() if LEASE_LOST in ln or "discarded" in ln]
+    assert lines == [], lines[:10]
+    w.stop()
+
+
+def test_lease_lost_warning_when_another_worker_took_the_task_over(workers, run_usher, db):
+    env = {"TASK_LEASE_SECONDS": 2, "WORKER_CONCURRENCY": 1}
+    stalled = workers(env)
+    # long enough to be still running when it thaws (its sleep went on while it was frozen)
+    task, _ = enqueue_probes(run_usher, 1, sleep_ms=10000)
+    wait_for(lambda: (r := task_row(db, task)) and r["state"] == "running" and r,
+             what="the probe to start")
+    # Frozen (a long GC pause, a stopped VM): its heartbeat stops and its lease runs out.
+    stalled.signal(signal.SIGSTOP)
+    try:
+        rescuer = workers(env)
+        wait_for(lambda: (r := task_row(db, task)) and r["state"] == "running"
+                 and r["worker"].split(":")[1] == str(rescuer.proc.pid) and r,
+                 what="the second worker to take the task over")
+    finally:
+        stalled.signal(signal.SIGCONT)
+    wait_for(lambda: LEASE_LOST in stalled.log, timeout=30, what="the lease-lost warning")
+    line = next(ln for ln in stalled.log.splitlines() if LEASE_LOST in ln)
+    assert f"id={task} " in line, line
+    wait_for(lambda: (r := task_row(db, task)) and r["state"] == "done", what="the task done")
+    wait_for(lambda: "discarded" in stalled.log, timeout=30, what="the stalled outcome")
+    assert stalled.done("queue_probe") == [] and rescuer.done("queue_probe") == [task]
+    assert LEASE_LOST not in rescuer.log
+    stalled.stop()
+    rescuer.stop()
