@@ -222,10 +222,9 @@ void worker_execute(struct worker_slot *slot, struct task_claim *claim)
     int64_t delay = 0;
     if (rc != 0 && !run.permanent && claim->attempt < claim->max_attempts)
         delay = task_retry_delay(claim->attempt, w->cfg->task_retry_delay, task_retry_unit());
-    /* Detach the task from the heartbeat before writing its outcome: renew() holds the
-     * slot's lock across its UPDATE, so once this returns no renewal of this task is in
-     * flight, and none starts. Otherwise a renewal racing the outcome finds the row done and
-     * reports a lost lease that was never lost. */
+    /* Detach the task from the heartbeat before writing its outcome: a renewal that then
+     * finds the row done sees the slot changed and does not report a lost lease that was
+     * never lost (renew). */
     slot_set(slot, 0, 0);
     bool held = false;
     int wrc = write_outcome(slot, claim, rc, &run, delay, &held);
@@ -273,10 +272,11 @@ static void *db_consume(void *arg)
 
 /* ---- heartbeat and housekeeping --------------------------------------------------------- */
 
-/* The slot's lock is held across the UPDATE: the task's own thread detaches the task
- * (slot_set to 0, under the same lock) before it writes the outcome, so a renewal never meets
- * a row its own worker has just finished, and "not held" means another worker (or the reaper,
- * after the lease ran out) really has the task now. */
+/* A renewal that finds the row no longer running under this slot's claim is checked against
+ * the slot afterwards: the task's own thread detaches the task (slot_set to 0) before it writes
+ * the outcome, so if the slot still holds the same claim, its outcome was not written by this
+ * worker and another worker (or the reaper, after the lease ran out) really has the task. A
+ * renewal that raced the task's own completion finds the slot detached and says nothing. */
 static void renew(struct worker *w, struct db_conn *conn)
 {
     for (int i = 0; i < w->concurrency; i++) {
@@ -284,14 +284,19 @@ static void renew(struct worker *w, struct db_conn *conn)
         pthread_mutex_lock(&slot->lock);
         int64_t id = slot->lost ? 0 : slot->task_id;
         int attempt = slot->attempt;
+        pthread_mutex_unlock(&slot->lock);
+        if (id == 0)
+            continue;
         bool held = true;
-        int rc = 0;
-        if (id != 0)
-            rc = task_heartbeat(conn, id, slot->id, attempt, clock_now() + w->lease_seconds, &held);
-        if (rc == 0 && !held)
+        int rc = task_heartbeat(conn, id, slot->id, attempt, clock_now() + w->lease_seconds, &held);
+        if (rc != 0 || held)
+            continue;
+        pthread_mutex_lock(&slot->lock);
+        bool lost = slot->task_id == id && slot->attempt == attempt;
+        if (lost)
             slot->lost = true;
         pthread_mutex_unlock(&slot->lock);
-        if (id == 0 || rc != 0 || held)
+        if (!lost)
             continue;
         log_warn("msg=\"task lease lost; another worker may run it\" id=%lld attempt=%d "
                  "worker=%s",

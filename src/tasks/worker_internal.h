@@ -28,8 +28,7 @@ struct worker_slot {
     char id[WORKER_ID_MAX]; /* written to tasks.worker: host:pid:random:thread */
     pthread_t thread;
     bool started;
-    /* Guards the three fields below; the heartbeat holds it across its lease renewal. */
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* guards the three fields below */
     int64_t task_id; /* 0 when idle or writing the outcome */
     int attempt;
     bool lost; /* the heartbeat found the lease taken over */

@@ -165,6 +165,10 @@ def task_row(db, task_id):
 
 
 def assert_each_ran_once(db, all_workers, count, name="queue_probe"):
+    # A worker logs "task done" just after the commit the caller waited for: let the last
+    # lines reach the log files before counting them.
+    wait_for(lambda: sum(len(w.done(name)) for w in all_workers) >= count, timeout=30,
+             what=f"{count} 'task done' log lines")
     done = collections.Counter()
     for w in all_workers:
         done.update(w.done(name))

@@ -180,8 +180,7 @@ static char *pg_node_full_scan(json_t *node, const char *uses, bool *used)
     json_t *kids = json_object_get(node, "Plans");
     size_t i;
     json_t *kid;
-    json_array_foreach(kids, i, kid)
-    {
+    json_array_foreach (kids, i, kid) {
         char *found = pg_node_full_scan(kid, uses, used);
         if (found)
             return found;
@@ -375,7 +374,8 @@ static void check_queries(struct db_pool *pool)
           .sql = "SELECT keycloak_id FROM users WHERE lower(email) = $1 AND keycloak_id IS NOT "
                  "NULL AND keycloak_id <> '' ORDER BY id DESC LIMIT 1",
           P1(email)),
-        Q(.what = "recovery by email", .uses = "users_email_lower_idx", .file = "src/domain/recovery.c",
+        Q(.what = "recovery by email", .uses = "users_email_lower_idx",
+          .file = "src/domain/recovery.c",
           .sql = "SELECT id, username, email, first_name, last_name, subscription_status, "
                  "stripe_customer_id, access_expires_at FROM users ",
           .tail = "WHERE lower(email) = $1 ORDER BY id DESC LIMIT 1", P1(email)),
@@ -481,8 +481,8 @@ static void check_queries(struct db_pool *pool)
         if (q->dialect && (int)q->dialect != (int)dialect)
             continue;
         char *sql = xasprintf("%s%s", q->sql, q->tail ? q->tail : "");
-        char *scan = dialect == DB_SQLITE ? sqlite_full_scan(conn, q, sql)
-                                          : pg_full_scan(conn, q, sql);
+        char *scan =
+            dialect == DB_SQLITE ? sqlite_full_scan(conn, q, sql) : pg_full_scan(conn, q, sql);
         if (scan) {
             printf("full scan in \"%s\" (%s): %s\n", q->what, q->file, scan);
             bad++;
