@@ -33,6 +33,15 @@ void crypto_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+int crypto_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 char *crypto_random_hex(size_t n)
 {
     unsigned char *raw = xmalloc(n);

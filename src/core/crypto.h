@@ -21,6 +21,8 @@ char *crypto_random_hex(size_t n);
 unsigned crypto_random_below(unsigned bound);
 
 void crypto_hex(const unsigned char *in, size_t n, char *out /* 2n+1 bytes */);
+/* The value of one lowercase hex digit (as crypto_hex writes them), or -1. */
+int crypto_hex_value(char c);
 void crypto_sha256(const void *data, size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
 /* Lowercase hex SHA-256 of a string into out (65 bytes). */
 void crypto_sha256_hex(const char *s, char out[CRYPTO_SHA256_HEX_LEN + 1]);

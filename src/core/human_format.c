@@ -43,7 +43,7 @@ static const char *currency_prefix(const char *cur)
 }
 
 /* "1234567" -> "1,234,567" */
-static void group_thousands(uint64_t v, char *out, size_t size)
+void format_thousands(uint64_t v, char *out, size_t size)
 {
     char digits[32];
     int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
@@ -67,7 +67,7 @@ void format_money(int64_t amount, const char *currency, char *out, size_t size)
     uint64_t scale = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
     uint64_t a = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
     char major[48];
-    group_thousands(a / scale, major, sizeof major);
+    format_thousands(a / scale, major, sizeof major);
     char minor[8] = "";
     if (exp)
         snprintf(minor, sizeof minor, ".%0*" PRIu64, exp, a % scale);

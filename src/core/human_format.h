@@ -18,6 +18,8 @@
 void format_money(int64_t amount, const char *currency, char *out, size_t size);
 /* "$12.00 / month" (cycle "monthly" or anything else) or "$120.00 / year" ("annual"). */
 void format_price(int64_t amount, const char *currency, const char *cycle, char *out, size_t size);
+/* "1234567" → "1,234,567". */
+void format_thousands(uint64_t v, char *out, size_t size);
 /* "2 January 2027" (UTC); "" when t cannot be represented. */
 void format_long_date(int64_t t, char *out, size_t size);
 

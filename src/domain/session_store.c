@@ -60,22 +60,13 @@ int session_csrf_token(const char *secret_key, const char *cookie_value,
     return rc;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* The id's bytes from exactly SESSION_ID_HEX_LEN lowercase hex characters. */
 static bool decode_id(const char *v, unsigned char out[ID_BYTES])
 {
     if (!v || strnlen(v, SESSION_ID_HEX_LEN + 1) != SESSION_ID_HEX_LEN)
         return false;
     for (size_t i = 0; i < ID_BYTES; i++) {
-        int hi = hex_value(v[2 * i]), lo = hex_value(v[2 * i + 1]);
+        int hi = crypto_hex_value(v[2 * i]), lo = crypto_hex_value(v[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (unsigned char)(hi << 4 | lo);

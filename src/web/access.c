@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/messages.h"
+#include "domain/admin_access.h"
 #include "domain/session_store.h"
 #include "domain/users.h"
 #include "web/app.h"
@@ -57,6 +58,41 @@ static int load_user(struct web_request *r)
     return 0;
 }
 
+static int admin_refused(struct web_request *r)
+{
+    char *message =
+        msg_format("http.admin_only", json_pack("{s:s}", "group", r->app->cfg->admin_group));
+    web_reply_error(r, 403, message);
+    free(message);
+    return USHER_EFORBIDDEN;
+}
+
+/* users.is_admin (the login's claim) first, so someone who never was an admin costs no
+ * Keycloak call; then the membership itself, asked of Keycloak on every request. Anything
+ * but a clear "member" refuses: Keycloak unreachable is a 503, never access. */
+static int admin_check(struct web_request *r)
+{
+    if (!r->user->is_admin)
+        return admin_refused(r);
+    bool member = false;
+    int rc = admin_access_confirm(r->app->db, r->app->kc, r->user->id, r->user->keycloak_id,
+                                  r->app->cfg->admin_group, &member);
+    if (rc == USHER_EDB)
+        return rc;
+    if (rc != 0) {
+        web_set_header(r, "Retry-After", "30");
+        web_reply_error(r, 503, msg("http.admin_check_unavailable"));
+        return USHER_EFORBIDDEN;
+    }
+    if (!member) {
+        r->user->is_admin = false;
+        return admin_refused(r);
+    }
+    /* Admin pages show customers' data: never kept by a browser or a proxy. */
+    web_set_header(r, "Cache-Control", "no-store");
+    return 0;
+}
+
 int web_access_check(struct web_request *r)
 {
     enum web_access access = r->route->access;
@@ -69,13 +105,8 @@ int web_access_check(struct web_request *r)
     }
     if (rc != 0)
         return rc;
-    if (access == WEB_ADMIN && !r->user->is_admin) {
-        char *message =
-            msg_format("http.admin_only", json_pack("{s:s}", "group", r->app->cfg->admin_group));
-        web_reply_error(r, 403, message);
-        free(message);
-        return USHER_EFORBIDDEN;
-    }
+    if (access == WEB_ADMIN)
+        return admin_check(r);
     return 0;
 }
 

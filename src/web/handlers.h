@@ -55,4 +55,9 @@ int web_recovery_verify_code(struct web_request *r);
 int web_recovery_checkout_session(struct web_request *r);
 int web_recovery_success(struct web_request *r);
 
+/* ---- admin console (SPEC §9): admin-core ---- */
+/* admin_index.c */
+int web_admin_index(struct web_request *r);
+/* ---- end admin-core ---- */
+
 #endif

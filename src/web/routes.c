@@ -63,6 +63,9 @@ static const struct web_route routes[] = {
      "oidc_authenticate"},
     {"/oidc/callback/", WEB_GET, web_oidc_callback, WEB_PUBLIC, 0, "oidc_callback"},
     {"/logout/", WEB_GET | WEB_POST, web_logout, WEB_PUBLIC, 0, "logout"},
+    /* ---- admin console (SPEC §9): admin-core ---- */
+    {"/admin/", WEB_GET, web_admin_index, WEB_ADMIN, 0, "admin_index"},
+    /* ---- end admin-core ---- */
 };
 
 const struct web_route *web_route_find(const char *path)

@@ -328,6 +328,27 @@ def test_group_membership_is_idempotent(keycloak, user, group_tree):
     assert out[7]["error"]["message"] == "Group not found"
 
 
+def test_user_groups_carry_name_and_path_for_the_admin_check(keycloak, user, group_tree):
+    """The admin console's per-request ADMIN_GROUP check (domain/admin_access.c) reads
+    `name` (and `path` when ADMIN_GROUP is a path) from GET /users/{id}/groups; a user
+    Keycloak does not know is a 404 (not a member). Same case against the double:
+    tests/integration/test_clients_keycloak.py."""
+    d = driver(keycloak)
+    top = d.call("kc.group_find", ref="usher-admins")["result"]
+    same = group_tree["same"]  # /<p>/nextcloud-foggy
+    out = d.run(("kc.group_add", {"id": user["id"], "group": top}),
+                ("kc.group_add", {"id": user["id"], "group": same}),
+                ("kc.user_groups", {"id": user["id"]}),
+                ("kc.group_remove", {"id": user["id"], "group": top}),
+                ("kc.user_groups", {"id": user["id"]}),
+                ("kc.user_groups", {"id": str(uuid.uuid4())}))
+    assert [o["rc"] for o in out] == [OK] * 5 + [ENOTFOUND]
+    got = sorted((g["name"], g["path"]) for g in out[2]["result"])
+    assert got == sorted([("usher-admins", "/usher-admins"),
+                          ("nextcloud-foggy", f"{group_tree['p_path']}/nextcloud-foggy")])
+    assert [g["name"] for g in out[4]["result"]] == ["nextcloud-foggy"]
+
+
 def test_closing_a_disabled_member_as_the_final_expiry_does(keycloak, master, group_tree):
     """The calls of a closure and of the password email (domain/expiry.c,
     tasks/password_email.c) on a canceled customer: disabled, in a group, with a session.

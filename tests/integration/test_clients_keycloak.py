@@ -231,6 +231,27 @@ def test_groups_exact_name_subgroups_and_membership(kc):
     assert out[7]["error"]["message"] == "Group not found"  # Keycloak 26.7.3's words
 
 
+def test_user_groups_carry_name_and_path_for_the_admin_check(kc):
+    """As tests/conformance/test_clients_keycloak.py's case of the same name, against the
+    double: what domain/admin_access.c reads from GET /users/{id}/groups."""
+    admins = kc.add_group("usher-admins")
+    parent = kc.add_group("customers")
+    same = kc.add_group("nextcloud-foggy", parent=parent["id"])
+    u = kc.add_user("zoe", email="zoe@example.test")
+    d = driver(kc)
+    out = d.run(("kc.group_add", {"id": u["id"], "group": admins["id"]}),
+                ("kc.group_add", {"id": u["id"], "group": same["id"]}),
+                ("kc.user_groups", {"id": u["id"]}),
+                ("kc.group_remove", {"id": u["id"], "group": admins["id"]}),
+                ("kc.user_groups", {"id": u["id"]}),
+                ("kc.user_groups", {"id": "6f1c1c52-4a0c-4f7e-9d38-000000000000"}))
+    assert [o["rc"] for o in out] == [OK] * 5 + [ENOTFOUND]
+    got = sorted((g["name"], g["path"]) for g in out[2]["result"])
+    assert got == sorted([("usher-admins", "/usher-admins"),
+                          ("nextcloud-foggy", "/customers/nextcloud-foggy")])
+    assert [g["name"] for g in out[4]["result"]] == ["nextcloud-foggy"]
+
+
 def attrs(uid, desired, keys=("storage_gb",)):
     return ("kc.attrs", {"id": uid, "desired": desired, "keys": list(keys)})
 
