@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CURSOR_KEY_MAX 256 /* bytes of the sort key */
-#define CURSOR_TEXT_MAX 1024 /* characters of an encoded cursor */
+#define CURSOR_KEY_MAX 1024 /* bytes of the sort key (a 255-character name in UTF-8 fits) */
+#define CURSOR_TEXT_MAX 2200 /* characters of an encoded cursor */
 
 struct cursor {
     int64_t id; /* > 0 */

@@ -147,6 +147,13 @@ static const char *col_name(const struct db_result *res, int col)
     return res->pg ? PQfname(res->pg, col) : res->names[col];
 }
 
+const char *db_result_colname(const struct db_result *res, int col)
+{
+    if (!res || col < 0 || col >= res->cols)
+        return NULL;
+    return col_name(res, col);
+}
+
 int db_result_col(const struct db_result *res, const char *name)
 {
     if (!res || !name)

@@ -105,6 +105,8 @@ int db_query(struct db_conn *conn, const char *sql, const struct db_param *param
 
 int db_result_rows(const struct db_result *res);
 int db_result_cols(const struct db_result *res);
+/* The name of column col (borrowed, valid until db_result_free), or NULL. */
+const char *db_result_colname(const struct db_result *res, int col);
 /* Column index by name, or -1. */
 int db_result_col(const struct db_result *res, const char *name);
 bool db_result_is_null(const struct db_result *res, int row, int col);

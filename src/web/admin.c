@@ -156,6 +156,14 @@ int web_admin_term(struct web_request *r, const char *name, const char **out)
 {
     const char *v = web_query(r, name);
     *out = v ? v : "";
+    /* jansson's string check doubles as a UTF-8 validator: PostgreSQL refuses invalid text,
+     * which would otherwise surface as a database error. */
+    json_t *valid = json_string(*out);
+    json_decref(valid);
+    if (!valid) {
+        web_admin_error(r, 400, "Search terms must be valid UTF-8 text.");
+        return USHER_EINVAL;
+    }
     size_t chars = 0;
     for (const unsigned char *s = (const unsigned char *)*out; *s; s++) {
         if (*s < 0x20 || *s == 0x7f) {
@@ -170,6 +178,24 @@ int web_admin_term(struct web_request *r, const char *name, const char **out)
     return 0;
 }
 
+static void append_query(struct web_request *r, struct buf *url, const char *const *keep)
+{
+    buf_puts(url, r->path);
+    for (size_t i = 0; keep && keep[i]; i++) {
+        const char *v = web_query(r, keep[i]);
+        if (v && *v)
+            form_url_query(url, keep[i], v);
+    }
+}
+
+char *web_admin_here(struct web_request *r, const char *const *keep)
+{
+    struct buf url;
+    buf_init(&url);
+    append_query(r, &url, keep);
+    return buf_detach(&url);
+}
+
 void web_admin_next_link(struct web_request *r, json_t *ctx, const char *list,
                          const struct cursor *next, const char *const *keep)
 {
@@ -180,12 +206,10 @@ void web_admin_next_link(struct web_request *r, json_t *ctx, const char *list,
         return;
     struct buf url;
     buf_init(&url);
-    buf_puts(&url, r->path);
-    for (size_t i = 0; keep && keep[i]; i++) {
-        const char *v = web_query(r, keep[i]);
-        if (v && *v)
-            form_url_query(&url, keep[i], v);
-    }
+    append_query(r, &url, keep);
+    const char *limit = web_query(r, "limit");
+    if (limit && *limit)
+        form_url_query(&url, "limit", limit);
     form_url_query(&url, "after", cursor);
     free(cursor);
     json_object_set_new(ctx, "next_url", json_string(url.data));
@@ -201,7 +225,11 @@ void web_admin_count_label(const struct db_count *c, char *out, size_t size)
 
 int64_t web_admin_id(struct web_request *r, const char *name)
 {
-    const char *v = strcmp(r->method, "POST") ? web_query(r, name) : web_form(r, name);
+    /* The query first: a form's action names what it changes (…/edit/?id=N); a POST without
+     * one (the inline forms) carries the id as a field. */
+    const char *v = web_query(r, name);
+    if (!v && !strcmp(r->method, "POST"))
+        v = web_form(r, name);
     if (!v || !*v || strlen(v) > 19 || v[0] == '0' || strspn(v, "0123456789") != strlen(v))
         return 0;
     errno = 0;
@@ -212,4 +240,83 @@ int64_t web_admin_id(struct web_request *r, const char *name)
 const char *web_admin_actor(const struct web_request *r)
 {
     return r->user ? r->user->username : "";
+}
+
+int web_admin_yes_no(struct web_request *r, const char *name, int *out)
+{
+    const char *v = web_query(r, name);
+    *out = -1;
+    if (!v || !*v)
+        return 0;
+    if (!strcmp(v, "yes") || !strcmp(v, "no")) {
+        *out = !strcmp(v, "yes");
+        return 0;
+    }
+    web_admin_error(r, 400, "A yes/no filter must be \"yes\", \"no\" or empty.");
+    return USHER_EINVAL;
+}
+
+bool web_admin_checked(struct web_request *r, const char *name)
+{
+    const char *v = web_form(r, name);
+    return v && *v;
+}
+
+const char *web_admin_back(struct web_request *r, const char *prefix)
+{
+    const char *v = web_form(r, "back");
+    if (!v || strncmp(v, prefix, strlen(prefix)) || strlen(v) > 2048)
+        return prefix;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '\\')
+            return prefix;
+    return v;
+}
+
+void web_admin_filter_ctx(struct web_request *r, json_t *ctx, const char *const *names)
+{
+    json_t *filter = json_object();
+    for (size_t i = 0; names[i]; i++) {
+        const char *v = web_query(r, names[i]);
+        json_object_set_new(filter, names[i], json_string(v ? v : ""));
+        if (v && *v && strlen(v) < 64 && strlen(names[i]) < 64) {
+            char key[130];
+            snprintf(key, sizeof key, "%s_%s", names[i], v);
+            json_object_set_new(filter, key, json_true());
+        }
+    }
+    const char *after = web_query(r, "after");
+    json_object_set_new(filter, "after", json_boolean(after && *after));
+    json_object_set_new(ctx, "filter", filter);
+}
+
+struct admin_actor web_admin_who(const struct web_request *r)
+{
+    return (struct admin_actor){.user_id = r->user ? r->user->id : 0,
+                                .username = web_admin_actor(r)};
+}
+
+void web_admin_list_reply(struct web_request *r, const struct web_admin_list *l, json_t *rows,
+                          bool more)
+{
+    json_t *ctx = web_admin_context(r, l->title, l->section);
+    web_admin_filter_ctx(r, ctx, l->filters);
+    if (l->extra)
+        json_object_update(ctx, l->extra);
+    json_decref(l->extra);
+    json_object_set_new(ctx, "empty", json_boolean(json_array_size(rows) == 0));
+    json_t *last = json_array_get(rows, json_array_size(rows) - 1);
+    if (more && last) {
+        struct cursor next = {.id = json_integer_value(json_object_get(last, "id"))};
+        json_t *key = l->key ? json_object_get(last, l->key) : NULL;
+        if (json_is_integer(key))
+            snprintf(next.key, sizeof next.key, "%lld", (long long)json_integer_value(key));
+        else if (json_is_string(key))
+            snprintf(next.key, sizeof next.key, "%s", json_string_value(key));
+        next.has_key = key != NULL;
+        web_admin_next_link(r, ctx, l->list, &next, l->filters);
+    }
+    json_object_set_new(ctx, "rows", rows);
+    web_reply_page(r, 200, l->page, ctx);
+    json_decref(ctx);
 }

@@ -18,6 +18,7 @@
 
 #include "core/cursor.h"
 #include "db/count.h"
+#include "domain/admin_list.h"
 #include "web/request.h"
 
 #include <jansson.h>
@@ -70,7 +71,7 @@ int web_admin_page_params(struct web_request *r, const char *list, struct web_ad
 
 /*
  * A search or filter term from the query string: *out borrowed ("" when absent). Longer than
- * WEB_ADMIN_SEARCH_MAX characters, or with control characters: a 400 admin page here and
+ * WEB_ADMIN_SEARCH_MAX characters, not UTF-8, or with control characters: a 400 admin page and
  * USHER_EINVAL. Quotes, % and _ are ordinary characters (the queries bind and escape them).
  */
 int web_admin_term(struct web_request *r, const char *name, const char **out);
@@ -82,14 +83,51 @@ int web_admin_term(struct web_request *r, const char *name, const char **out);
 void web_admin_next_link(struct web_request *r, json_t *ctx, const char *list,
                          const struct cursor *next, const char *const *keep);
 
+/* One list page's reply (templates/pages/admin/<page>.mustache). */
+struct web_admin_list {
+    const char *page, *title, *section;
+    const char *list; /* the cursors' binding */
+    const char *const *filters; /* query parameters kept in the next link and shown again */
+    const char *key; /* the sort key's field in a row (NULL: the list is ordered by id) */
+    json_t *extra; /* more context (stolen; may be NULL) */
+};
+/* Replies 200 with ctx {filter, rows (stolen), empty, next_url when more: a cursor after the
+ * last row's id and key}. */
+void web_admin_list_reply(struct web_request *r, const struct web_admin_list *l, json_t *rows,
+                          bool more);
+
 /* "1,234", "more than 10,000", "about 1,200,000" into out. */
 void web_admin_count_label(const struct db_count *c, char *out, size_t size);
 
-/* The positive id in query (or form, for POST) field name; 0 when absent or malformed (the
+/* The positive id in the query (or, for a POST without one, the form) field name; 0 when
+ * absent or malformed (the
  * caller answers 404: a forged id is a page that does not exist). */
 int64_t web_admin_id(struct web_request *r, const char *name);
 
+/* A yes/no filter (?name=yes|no, absent or "" for any) into *out (1, 0, -1); anything else
+ * gets a 400 admin page and USHER_EINVAL. */
+int web_admin_yes_no(struct web_request *r, const char *name, int *out);
+/* Whether the form's checkbox name was ticked. */
+bool web_admin_checked(struct web_request *r, const char *name);
+/* The POST's "back" field when it is a path under prefix (a list with its filters), else
+ * prefix: where to go after an inline edit. Never a URL the request could point elsewhere. */
+const char *web_admin_back(struct web_request *r, const char *prefix);
+/* ctx.filter: every query parameter named in names (NULL-terminated) as given ("" when
+ * absent), for the filter form to show them again; plus filter.<name>_<value> = true, for
+ * selects. */
+void web_admin_filter_ctx(struct web_request *r, json_t *ctx, const char *const *names);
+
+/* admin_lists.c, for the lists filtered by product: ?product=<id> into *product_id (0 when
+ * absent); a malformed one gets a 404 admin page and USHER_EINVAL. */
+int web_admin_product_param(struct web_request *r, int64_t *product_id);
+/* Every product as {id, slug, name, selected} for a filter's select (caller owns). */
+int web_admin_product_choices(struct web_request *r, int64_t selected, json_t **out);
+
+/* The current path with the query parameters named in keep (non-empty ones), heap. */
+char *web_admin_here(struct web_request *r, const char *const *keep);
+
 /* The admin's identity for audit entries. */
 const char *web_admin_actor(const struct web_request *r);
+struct admin_actor web_admin_who(const struct web_request *r);
 
 #endif

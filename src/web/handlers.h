@@ -58,6 +58,18 @@ int web_recovery_success(struct web_request *r);
 /* ---- admin console (SPEC §9): admin-core ---- */
 /* admin_index.c */
 int web_admin_index(struct web_request *r);
+/* admin_products.c */
+int web_admin_products(struct web_request *r);
+int web_admin_products_inline(struct web_request *r);
+int web_admin_product_edit(struct web_request *r);
+/* admin_lists.c */
+int web_admin_prices(struct web_request *r);
+int web_admin_groups(struct web_request *r);
+/* admin_instances.c */
+int web_admin_instances(struct web_request *r);
+int web_admin_instance_edit(struct web_request *r);
+/* admin_audit.c */
+int web_admin_audit(struct web_request *r);
 /* ---- end admin-core ---- */
 
 #endif

@@ -65,6 +65,17 @@ static const struct web_route routes[] = {
     {"/logout/", WEB_GET | WEB_POST, web_logout, WEB_PUBLIC, 0, "logout"},
     /* ---- admin console (SPEC §9): admin-core ---- */
     {"/admin/", WEB_GET, web_admin_index, WEB_ADMIN, 0, "admin_index"},
+    {"/admin/products/", WEB_GET, web_admin_products, WEB_ADMIN, 0, "admin_products"},
+    {"/admin/products/inline/", WEB_POST, web_admin_products_inline, WEB_ADMIN, 0,
+     "admin_products_inline"},
+    {"/admin/products/edit/", WEB_GET | WEB_POST, web_admin_product_edit, WEB_ADMIN, 0,
+     "admin_product_edit"},
+    {"/admin/prices/", WEB_GET, web_admin_prices, WEB_ADMIN, 0, "admin_prices"},
+    {"/admin/instances/", WEB_GET, web_admin_instances, WEB_ADMIN, 0, "admin_instances"},
+    {"/admin/instances/edit/", WEB_GET | WEB_POST, web_admin_instance_edit, WEB_ADMIN, 0,
+     "admin_instance_edit"},
+    {"/admin/groups/", WEB_GET, web_admin_groups, WEB_ADMIN, 0, "admin_groups"},
+    {"/admin/audit/", WEB_GET, web_admin_audit, WEB_ADMIN, 0, "admin_audit"},
     /* ---- end admin-core ---- */
 };
 

@@ -55,3 +55,52 @@ def remove_from_group(kc, username, group="usher-admins"):
 def text_of(page):
     """The page's visible text, roughly: tags dropped, entities decoded, spaces folded."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+CATALOG = {
+    "groups": ["usher-admins", "nextcloud-foggy", "nextcloud-cirrus", "100%_off's"],
+    "products": [
+        {"slug": "cloud", "name": "Cloud", "page": "plan", "display_order": 10,
+         "is_featured": True, "requires_instance": True, "provisioner": "group",
+         "tagline": "Files and calendars", "features": ["100 GB", "Calendars"],
+         "prices": [{"stripe_price_id": "price_cloud_m", "billing_period": "monthly",
+                     "amount": 1000, "currency": "USD"},
+                    {"stripe_price_id": "price_cloud_y", "billing_period": "annual",
+                     "amount": 10000, "currency": "USD"}]},
+        {"slug": "vault", "name": "Vault", "page": "addon", "display_order": 20,
+         "requires_instance": False, "standalone_url": "https://vault.example.test/",
+         "prices": [{"stripe_price_id": "price_vault_m", "billing_period": "monthly",
+                     "amount": 300, "currency": "USD"}]},
+        {"slug": "storage-100", "name": "Storage 100%_x", "page": "storage",
+         "display_order": 30, "is_addon": True, "parent": "cloud",
+         "requires_instance": False, "is_coming_soon": True,
+         "prices": [{"stripe_price_id": "price_storage_m", "billing_period": "monthly",
+                     "amount": 200, "currency": "USD", "is_active": False,
+                     "entitlements": {"storage_gb": 100}}]},
+    ],
+    "instances": [
+        {"product": "cloud", "name": "foggy", "base_url": "https://foggy.example.test",
+         "groups": ["nextcloud-foggy"], "soft_cap": 70, "allocation_cap": 90, "hard_cap": 100,
+         "api_key": "secret-foggy-key"},
+        {"product": "cloud", "name": "cirrus", "base_url": "https://cirrus.example.test",
+         "groups": ["nextcloud-cirrus"], "auto_allocate": False},
+    ],
+}
+
+
+def apply_catalog(run_usher, tmp_path, doc=None, name="catalog.json"):
+    import json
+    path = tmp_path / name
+    path.write_text(json.dumps(doc or CATALOG))
+    rc, out, err = run_usher(["catalog", "apply", str(path)])
+    assert rc == 0, (out, err)
+    return out + err
+
+
+def fp_of(page, form_id_value):
+    """The fp hidden field of the form that carries id=form_id_value."""
+    for form in re.findall(r"<form.*?</form>", page, re.S):
+        if re.search(rf'name="id" value="{form_id_value}"', form):
+            m = re.search(r'name="fp" value="([0-9a-f]+)"', form)
+            return m.group(1) if m else None
+    return None
