@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "db/task_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,26 @@ static int write_instance(struct db_conn *conn, struct inst_tx *t, const struct 
     return rc;
 }
 
+/* The instance's groups changed: every user seated on it gets a provisioning sync, enqueued in
+ * this transaction (the same task a checkout asks for), so Keycloak memberships follow. */
+static int resync_seated_users(struct db_conn *conn, int64_t instance_id, int64_t now)
+{
+    const struct db_param p[] = {DB_INT(instance_id)};
+    struct db_result *res = NULL;
+    int rc = db_query(conn,
+                      "SELECT user_id FROM instance_assignments WHERE instance_id = $1 "
+                      "AND state = 'active' ORDER BY user_id",
+                      p, 1, &res);
+    for (int i = 0; rc == 0 && i < db_result_rows(res); i++) {
+        json_t *args = json_pack("{s:I}", "user_id", (json_int_t)db_result_int(res, i, 0));
+        rc = task_enqueue(conn, "sync_user_post_checkout", args, TASK_LONG_MAX_ATTEMPTS, now, NULL,
+                          NULL);
+        json_decref(args);
+    }
+    db_result_free(res);
+    return rc;
+}
+
 static int instance_in_tx(struct db_conn *conn, void *ctx)
 {
     struct inst_tx *t = ctx;
@@ -369,6 +390,8 @@ static int instance_in_tx(struct db_conn *conn, void *ctx)
         rc = write_instance(conn, t, &c, names, ids);
     if (rc == 0)
         rc = load_instance(conn, t->id, false, &after, &seats);
+    if (rc == 0 && !json_equal(json_object_get(before, "groups"), json_object_get(after, "groups")))
+        rc = resync_seated_users(conn, t->id, t->now);
     if (rc == 0 && f->api_key && *f->api_key) /* the key itself never goes into the log */
         json_object_set_new(after, "api_key_replaced", json_true());
     if (rc == 0)

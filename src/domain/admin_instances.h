@@ -12,7 +12,8 @@
  *
  * Same transaction shape as admin_catalog.h: re-read and lock, compare the fingerprint
  * (USHER_ECONFLICT), validate, write, one audit entry (the API key appears only as
- * api_key_set).
+ * api_key_set). When the groups change, every user seated on the instance gets a provisioning
+ * sync task in the same transaction, so their Keycloak groups follow.
  */
 #ifndef USHER_DOMAIN_ADMIN_INSTANCES_H
 #define USHER_DOMAIN_ADMIN_INSTANCES_H

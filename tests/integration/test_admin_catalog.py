@@ -49,7 +49,7 @@ def test_products_list_columns_filters_and_search(admin_client, catalog):
              "featured=yes": ["Cloud"], "active=no": [], "addon=yes": ["Storage 100%_x"],
              "q=VAU": ["Vault"], "q=storage-1": ["Storage 100%_x"], "q=" + quote("%"):
              ["Storage 100%_x"], "q=" + quote("0%_x"): ["Storage 100%_x"],
-             "q=" + quote("_"): ["Storage 100%_x"], "q=" + quote("' OR 1=1 --"): [],
+             "q=" + quote("_"): ["Storage 100%_x"], "q=" + quote("' OR 1=1 --"): [], "q=" + quote("\\"): [], "q=" + quote("x\\"): [],
              "page=plan&featured=yes&q=cl": ["Cloud"]}
     for query, want in cases.items():
         r = admin_client.get("/admin/products/?" + query)
@@ -346,6 +346,10 @@ def seat(db, iid, n):
 def test_instance_edit_saves_caps_groups_and_key(admin_client, catalog, db):
     iid = db.scalar("SELECT id FROM instances WHERE name = 'foggy'")
     seat(db, iid, 12)
+    seated = db.scalar("SELECT id FROM users WHERE username = 'bob'")
+    cloud = catalog["cloud"]
+    db.exec("INSERT INTO instance_assignments (user_id, product_id, instance_id, state, "
+            "assigned_at, created_at) VALUES (?, ?, ?, 'active', 1, 1)", seated, cloud, iid)
     page, form = instance_form(admin_client, iid)
     assert "Seats in use: <strong>12</strong>" in page
     assert "secret-foggy-key" not in page and "A key is stored" in page
@@ -363,6 +367,9 @@ def test_instance_edit_saves_caps_groups_and_key(admin_client, catalog, db):
                                     "ORDER BY g.name", iid)]
     assert groups == ["nextcloud-cirrus", "nextcloud-foggy"]
     (entry,) = audit_rows(db, "instance.update")
+    # The seated user's Keycloak groups follow: a sync is queued with the change.
+    assert db.scalar("SELECT count(*) FROM tasks WHERE name = 'sync_user_post_checkout' "
+                     "AND args = ?", json.dumps({"user_id": seated}, separators=(",", ":"))) == 1
     assert entry[4]["before"]["hard_cap"] == 100 and entry[4]["after"]["hard_cap"] == 80
     assert entry[4]["after"]["groups"] == ["nextcloud-cirrus", "nextcloud-foggy"]
     # A new key replaces the old one; the log says so without the key.
@@ -483,3 +490,18 @@ def test_audit_page_lists_searches_and_pages(admin_client, catalog, db):
     assert admin_client.get(nxt).status_code == 200
     for bad in ("after=abc", "limit=-1", "actor=" + "x" * 10240, "target=%00"):
         assert admin_client.get("/admin/audit/?" + bad).status_code in (200, 400), bad
+
+
+def test_onboarding_sees_an_admin_edit_at_once(admin_app, admin_client, catalog, db):
+    """The onboarding pages cache the catalog (domain/onboarding_cache.c) and reload it when
+    catalog_version moves; an admin edit moves it in its own transaction."""
+    from test_onboarding_steps import PLAN, step1
+    shopper = admin_app.client()
+    step1(shopper, "Ada")
+    assert "Files and calendars" in shopper.get(PLAN).text  # the cache now holds Cloud
+    _, form = edit_form(admin_client, catalog["cloud"])
+    form["tagline"] = "Edited in the console"
+    r = admin_client.post_form(f"/admin/products/edit/?id={catalog['cloud']}", form)
+    assert r.status_code == 303
+    page = shopper.get(PLAN).text
+    assert "Edited in the console" in page and "Files and calendars" not in page
