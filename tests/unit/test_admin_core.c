@@ -10,10 +10,12 @@
 #include "core/err.h"
 #include "db/count.h"
 #include "domain/admin_access.h"
+#include "domain/admin_list.h"
 #include "domain/audit.h"
 #include "testdb.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PG_SCHEMA "test_admin_core"
@@ -189,6 +191,32 @@ static void test_admin_group_match(void **state)
     json_decref(groups);
 }
 
+static void test_like_pattern_and_fingerprint(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {{"", ""},           {"abc", "%abc%"},         {"100%", "%100\\%%"},
+                              {"a_b", "%a\\_b%"}, {"back\\", "%back\\\\%"}, {"'", "%'%"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = admin_like_pattern(cases[i][0]);
+        assert_string_equal(p, cases[i][1]);
+        free(p);
+    }
+    json_t *a = json_pack("{s:i, s:s}", "x", 1, "y", "z");
+    json_t *b = json_pack("{s:s, s:i}", "y", "z", "x", 1); /* same state, other key order */
+    char fa[ADMIN_FINGERPRINT_LEN + 1], fb[ADMIN_FINGERPRINT_LEN + 1];
+    admin_fingerprint(a, fa);
+    admin_fingerprint(b, fb);
+    assert_string_equal(fa, fb);
+    assert_int_equal(strlen(fa), ADMIN_FINGERPRINT_LEN);
+    assert_true(admin_fingerprint_matches(b, fa));
+    json_object_set_new(b, "x", json_integer(2));
+    assert_false(admin_fingerprint_matches(b, fa));
+    assert_false(admin_fingerprint_matches(a, NULL));
+    assert_false(admin_fingerprint_matches(a, "not-a-fingerprint"));
+    json_decref(a);
+    json_decref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_audit_diff),
         cmocka_unit_test_setup_teardown(test_audit_record_and_list, setup, teardown),
         cmocka_unit_test(test_admin_group_match),
+        cmocka_unit_test(test_like_pattern_and_fingerprint),
     };
     use_pg = false;
     int failed = cmocka_run_group_tests_name("admin_core/sqlite", tests, NULL, NULL);
