@@ -25,7 +25,9 @@ char *admin_like_pattern(const char *term)
         buf_putc(&b, *p);
     }
     buf_putc(&b, '%');
-    return buf_detach(&b);
+    char *out = buf_detach(&b);
+    buf_cleanup(&b); /* buf_detach leaves a fresh empty buffer behind */
+    return out;
 }
 
 json_t *admin_row_json(const struct db_result *res, int row, const char *types)

@@ -193,7 +193,9 @@ char *web_admin_here(struct web_request *r, const char *const *keep)
     struct buf url;
     buf_init(&url);
     append_query(r, &url, keep);
-    return buf_detach(&url);
+    char *out = buf_detach(&url);
+    buf_cleanup(&url); /* buf_detach leaves a fresh empty buffer behind */
+    return out;
 }
 
 void web_admin_next_link(struct web_request *r, json_t *ctx, const char *list,
