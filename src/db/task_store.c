@@ -57,14 +57,21 @@ int task_enqueue(struct db_conn *conn, const char *name, const json_t *args, int
     if (!text)
         return USHER_EINVAL;
     int64_t now = clock_now();
-    const struct db_param p[] = {
-        DB_TEXT(name),  DB_TEXT(text), DB_INT(task_store_resolve_max_attempts(name, max_attempts)),
-        DB_INT(run_at), DB_INT(now),   DB_TEXT_OR_NULL(dedup_key)};
+    /* The user the task concerns, for the admin console's user page (indexed, 0007). */
+    json_t *user = json_object_get(args, "user_id");
+    json_int_t user_id = json_is_integer(user) ? json_integer_value(user) : 0;
+    const struct db_param p[] = {DB_TEXT(name),
+                                 DB_TEXT(text),
+                                 DB_INT(task_store_resolve_max_attempts(name, max_attempts)),
+                                 DB_INT(run_at),
+                                 DB_INT(now),
+                                 DB_TEXT_OR_NULL(dedup_key),
+                                 user_id > 0 ? DB_INT(user_id) : DB_NULL};
     struct db_result *res = NULL;
     int rc = db_query(conn,
                       "INSERT INTO tasks (name, args, state, attempts, max_attempts, run_at, "
-                      "created_at, updated_at, dedup_key) "
-                      "VALUES ($1, $2, 'queued', 0, $3, $4, $5, $5, $6) "
+                      "created_at, updated_at, dedup_key, user_id) "
+                      "VALUES ($1, $2, 'queued', 0, $3, $4, $5, $5, $6, $7) "
                       "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
                       p, DB_NPARAMS(p), &res);
     if (rc == 0 && id)

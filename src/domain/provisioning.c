@@ -257,6 +257,22 @@ int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
     return rc;
 }
 
+int provisioning_sync_attributes(struct db_pool *pool, int64_t user_id, int64_t now,
+                                 const struct identity_ops *idp, struct provisioning_report *report)
+{
+    memset(report, 0, sizeof *report);
+    struct user_state u = {0};
+    int rc = load_user(pool, user_id, now, &u);
+    if (rc == 0 && !u.keycloak_id) {
+        snprintf(report->problem, sizeof report->problem, "no Keycloak account is linked");
+        rc = USHER_ENOTFOUND;
+    }
+    if (rc == 0)
+        rc = sync_attributes(pool, user_id, &u, idp, report);
+    user_state_cleanup(&u);
+    return rc;
+}
+
 int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now)
 {
     struct db_conn *conn = NULL;

@@ -58,6 +58,13 @@ struct provisioning_report {
 int provisioning_sync_user(struct db_pool *pool, int64_t user_id, int64_t now,
                            const struct identity_ops *idp, struct provisioning_report *report);
 
+/* Only the last step of a sync: replaces the user's Usher-owned attributes in the identity
+ * provider (the admin console's "Sync to Keycloak"). USHER_ENOTFOUND, with report->problem
+ * saying so, when no account is linked (or no such user, problem empty). */
+int provisioning_sync_attributes(struct db_pool *pool, int64_t user_id, int64_t now,
+                                 const struct identity_ops *idp,
+                                 struct provisioning_report *report);
+
 /* The groups a sync may grant: [{instance, group}] for every active instance of a product with
  * the group provisioner, ordered by instance then group (for `usher check`). */
 int provisioning_required_groups(struct db_pool *pool, json_t **out);

@@ -75,5 +75,8 @@ int task_reconcile_subscriptions(struct task_run *run);
 #define EXPIRY_SCAN_LIMIT 200
 int task_close_expired_accounts(struct task_run *run);
 int task_expire_account(struct task_run *run);
+/* admin_user_action.c: admin_user_action(user_id, action, bulk_job), one user's share of an
+ * admin console bulk action (domain/admin_bulk.h). */
+int task_admin_user_action(struct task_run *run);
 
 #endif

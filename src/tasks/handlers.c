@@ -4,6 +4,7 @@
  * line when it lands.
  */
 #include "core/log.h"
+#include "domain/admin_bulk.h"
 #include "domain/expiry.h"
 #include "domain/recovery.h"
 #include "tasks/builtin.h"
@@ -54,6 +55,8 @@ void task_register_all(void)
                                 task_close_expired_accounts),
          "close_expired_accounts");
     must(task_register(EXPIRY_TASK_NAME, task_expire_account), EXPIRY_TASK_NAME);
+    /* admin-users: the admin console's bulk actions on users. */
+    must(task_register(ADMIN_BULK_TASK, task_admin_user_action), ADMIN_BULK_TASK);
 
     /*
      * Registration points (SPEC §8). Handlers that call Keycloak, Stripe or Mailgun are added
