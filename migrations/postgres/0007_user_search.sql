@@ -34,12 +34,11 @@ BEGIN
     -- class by schema, so the indexes do not depend on search_path.
     SELECT n.nspname INTO ext_schema FROM pg_extension e
         JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
-    -- Substring search (ILIKE '%…%') on username, email and the Keycloak id (its short form
-    -- is what the list shows, so a pasted prefix must find it).
-    EXECUTE format('CREATE INDEX users_username_trgm_idx ON users USING gin '
-                   '(username %I.gin_trgm_ops)', ext_schema);
-    EXECUTE format('CREATE INDEX users_email_trgm_idx ON users USING gin '
-                   '(email %I.gin_trgm_ops)', ext_schema);
+    -- Substring search (ILIKE '%…%'). Username and email in one expression index: one
+    -- index scan instead of two (the query must use the same expression). The Keycloak id
+    -- has its own (its short form is what the list shows, so a pasted prefix must find it).
+    EXECUTE format('CREATE INDEX users_text_trgm_idx ON users USING gin '
+                   '((username || '' '' || email) %I.gin_trgm_ops)', ext_schema);
     EXECUTE format('CREATE INDEX users_keycloak_trgm_idx ON users USING gin '
                    '(keycloak_id %I.gin_trgm_ops)', ext_schema);
 END

@@ -198,13 +198,13 @@ static void build_filter(enum db_dialect dialect, const char *status,
         break;
     case ADMIN_SEARCH_TEXT:
         if (dialect == DB_POSTGRES) {
-            /* Three GIN (pg_trgm) index scans OR-ed in a bitmap. */
+            /* Two GIN (pg_trgm) index scans OR-ed in a bitmap; the expression is the index's
+             * (migration 0007). Backslash is PostgreSQL's default LIKE escape; no ESCAPE
+             * clause, which would hide the pattern from the planner behind like_escape(). */
             f->owned[0] = like_pattern(search, true);
             f->params[f->n++] = DB_TEXT(f->owned[0]);
             snprintf(clause, sizeof clause,
-                     "(username ILIKE $%d ESCAPE '\\' OR email ILIKE $%d ESCAPE '\\' "
-                     "OR keycloak_id ILIKE $%d ESCAPE '\\')",
-                     a, a, a);
+                     "((username || ' ' || email) ILIKE $%d OR keycloak_id ILIKE $%d)", a, a);
         } else {
             /* A union of three index range scans (usernames and emails are stored lower
              * case), so a rare prefix never walks the whole table in id order. */
@@ -245,98 +245,138 @@ static json_t *user_row(const struct db_result *res, int r)
     return row;
 }
 
-/* Adds names from (user_id, name) rows of sql to each user's array key, in one query for
- * the page: the ids are bound as ADMIN_USERS_PAGE_MAX parameters (unused ones 0), so the
- * statement text never varies. */
-static int attach_names(struct db_conn *conn, const char *sql_head, const char *sql_tail,
-                        json_t *users, const char *key)
+/* " IN ($from, …, $from + ADMIN_USERS_PAGE_MAX - 1)" for one page of ids, so that the
+ * statement text never varies (unused slots are bound to 0, which no user has). */
+static void in_page(struct buf *sql, int from)
 {
-    size_t n = json_array_size(users);
+    buf_puts(sql, " IN (");
+    for (int i = 0; i < ADMIN_USERS_PAGE_MAX; i++)
+        buf_printf(sql, "%s$%d", i ? ", " : "", from + i);
+    buf_puts(sql, ")");
+}
+
+static void bind_page(struct db_param *p, const int64_t *ids, int n)
+{
+    for (int i = 0; i < ADMIN_USERS_PAGE_MAX; i++)
+        p[i] = DB_INT(i < n ? ids[i] : 0);
+}
+
+/* Adds names from (user_id, name) rows to each user's array key, in one query for the page. */
+static int attach_names(struct db_conn *conn, const char *sql_head, const char *sql_tail,
+                        json_t *users, const int64_t *ids, int n, const char *key)
+{
     if (n == 0)
         return 0;
     struct db_param p[ADMIN_USERS_PAGE_MAX];
+    bind_page(p, ids, n);
     struct buf sql;
     buf_init(&sql);
     buf_puts(&sql, sql_head);
-    buf_puts(&sql, " IN (");
-    for (int i = 0; i < ADMIN_USERS_PAGE_MAX; i++) {
-        json_t *u = json_array_get(users, (size_t)i);
-        p[i] = DB_INT(u ? json_integer_value(json_object_get(u, "id")) : 0);
-        char num[16];
-        snprintf(num, sizeof num, "%s$%d", i ? ", " : "", i + 1);
-        buf_puts(&sql, num);
-    }
-    buf_puts(&sql, ") ");
+    in_page(&sql, 1);
     buf_puts(&sql, sql_tail);
-    char *text = buf_detach(&sql);
     struct db_result *res = NULL;
-    int rc = db_query(conn, text, p, ADMIN_USERS_PAGE_MAX, &res);
-    free(text);
+    int rc = db_query(conn, sql.data, p, ADMIN_USERS_PAGE_MAX, &res);
+    buf_cleanup(&sql);
     for (int r = 0; rc == 0 && r < db_result_rows(res); r++) {
         int64_t id = db_result_int(res, r, 0);
-        for (size_t i = 0; i < n; i++) {
-            json_t *u = json_array_get(users, i);
-            if (json_integer_value(json_object_get(u, "id")) == id)
-                json_array_append_new(json_object_get(u, key),
+        for (int i = 0; i < n; i++)
+            if (ids[i] == id)
+                json_array_append_new(json_object_get(json_array_get(users, (size_t)i), key),
                                       json_string(db_result_text(res, r, 1)));
-        }
     }
     db_result_free(res);
     return rc;
 }
 
-static int count_matches(struct db_conn *conn, const struct filter *f, json_t *out)
+#define USER_COLUMNS                                                              \
+    "SELECT id, username, email, subscription_status, date_joined, keycloak_id, " \
+    "stripe_customer_id FROM users "
+
+/*
+ * A filtered list first takes up to ADMIN_USERS_MATCH_COUNT_MAX + 1 matching ids from the
+ * cursor on: the same index scan gives the page and the (capped) count of matches, instead of
+ * a second COUNT query. The page's rows are then read by id.
+ */
+static int filtered_ids(struct db_conn *conn, const struct admin_users_query *q,
+                        const struct filter *f, int64_t *ids, int *n, json_t *out)
 {
-    char sql[1400];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM users WHERE %s LIMIT %d) m",
-             f->where, ADMIN_USERS_MATCH_COUNT_MAX + 1);
-    int64_t n = 0;
-    int rc = db_query_id(conn, sql, f->params, f->n, &n);
+    struct filter page = *f;
+    page.owned[0] = page.owned[1] = NULL; /* borrowed from f */
+    char clause[32];
+    snprintf(clause, sizeof clause, "id < $%d", page.n + 1);
+    page.params[page.n++] = DB_INT(q->before_id > 0 ? q->before_id : INT64_MAX);
+    add_clause(&page, clause);
+    char sql[1600];
+    snprintf(sql, sizeof sql, "SELECT id FROM users WHERE %s ORDER BY id DESC LIMIT %d", page.where,
+             ADMIN_USERS_MATCH_COUNT_MAX + 1);
+    struct db_result *res = NULL;
+    int rc = db_query(conn, sql, page.params, page.n, &res);
     if (rc != 0)
         return rc;
+    int rows = db_result_rows(res);
+    *n = rows < q->limit ? rows : q->limit;
+    for (int i = 0; i < *n; i++)
+        ids[i] = db_result_int(res, i, 0);
+    db_result_free(res);
     json_object_set_new(
         out, "matches",
-        json_integer(n > ADMIN_USERS_MATCH_COUNT_MAX ? ADMIN_USERS_MATCH_COUNT_MAX : n));
-    json_object_set_new(out, "matches_more", json_boolean(n > ADMIN_USERS_MATCH_COUNT_MAX));
+        json_integer(rows > ADMIN_USERS_MATCH_COUNT_MAX ? ADMIN_USERS_MATCH_COUNT_MAX : rows));
+    json_object_set_new(out, "matches_more", json_boolean(rows > ADMIN_USERS_MATCH_COUNT_MAX));
+    json_object_set_new(out, "next_before",
+                        rows > q->limit ? json_integer(ids[*n - 1]) : json_null());
     return 0;
 }
 
 static int query_page(struct db_conn *conn, const struct admin_users_query *q,
                       const struct filter *f, json_t *out)
 {
-    struct filter page = *f;
-    page.owned[0] = page.owned[1] = NULL; /* borrowed from f */
-    char clause[64];
-    snprintf(clause, sizeof clause, "id < $%d", page.n + 1);
-    page.params[page.n++] = DB_INT(q->before_id > 0 ? q->before_id : INT64_MAX);
-    add_clause(&page, clause);
-    char sql[1600];
-    snprintf(sql, sizeof sql,
-             "SELECT id, username, email, subscription_status, date_joined, keycloak_id, "
-             "stripe_customer_id FROM users WHERE %s ORDER BY id DESC LIMIT %d",
-             page.where, q->limit + 1);
+    int64_t ids[ADMIN_USERS_PAGE_MAX];
+    int n = 0;
     struct db_result *res = NULL;
-    int rc = db_query(conn, sql, page.params, page.n, &res);
-    if (rc != 0)
+    int rc;
+    if (*f->where) {
+        rc = filtered_ids(conn, q, f, ids, &n, out);
+        struct db_param p[ADMIN_USERS_PAGE_MAX];
+        bind_page(p, ids, n);
+        struct buf sql;
+        buf_init(&sql);
+        buf_puts(&sql, USER_COLUMNS "WHERE id");
+        in_page(&sql, 1);
+        buf_puts(&sql, " ORDER BY id DESC");
+        if (rc == 0 && n > 0)
+            rc = db_query(conn, sql.data, p, ADMIN_USERS_PAGE_MAX, &res);
+        buf_cleanup(&sql);
+    } else {
+        /* The whole table: the primary key walked backwards from the cursor. */
+        const struct db_param p[] = {DB_INT(q->before_id > 0 ? q->before_id : INT64_MAX),
+                                     DB_INT(q->limit + 1)};
+        rc = db_query(conn, USER_COLUMNS "WHERE id < $1 ORDER BY id DESC LIMIT $2", p, 2, &res);
+        int rows = rc == 0 ? db_result_rows(res) : 0;
+        json_object_set_new(out, "next_before",
+                            rows > q->limit ? json_integer(db_result_int(res, q->limit - 1, 0))
+                                            : json_null());
+    }
+    if (rc != 0) {
+        db_result_free(res);
         return rc;
+    }
     json_t *users = json_array();
-    int rows = db_result_rows(res);
-    for (int r = 0; r < rows && r < q->limit; r++)
+    n = 0;
+    for (int r = 0; res && r < db_result_rows(res) && r < q->limit; r++) {
+        ids[n++] = db_result_int(res, r, 0);
         json_array_append_new(users, user_row(res, r));
+    }
     json_object_set_new(out, "users", users);
-    json_object_set_new(out, "next_before",
-                        rows > q->limit ? json_integer(db_result_int(res, q->limit - 1, 0))
-                                        : json_null());
     db_result_free(res);
     rc = attach_names(conn,
                       "SELECT ug.user_id, g.name FROM user_groups ug "
                       "JOIN groups g ON g.id = ug.group_id WHERE ug.user_id",
-                      "ORDER BY g.name", users, "groups");
+                      " ORDER BY g.name", users, ids, n, "groups");
     if (rc == 0)
         rc = attach_names(conn,
                           "SELECT DISTINCT si.user_id, p.name FROM subscription_items si "
                           "JOIN products p ON p.id = si.product_id WHERE si.user_id",
-                          "ORDER BY p.name", users, "products");
+                          " ORDER BY p.name", users, ids, n, "products");
     return rc;
 }
 
@@ -363,14 +403,10 @@ int admin_users_list(struct db_pool *pool, const struct admin_users_query *q, js
         return rc;
     struct filter f;
     build_filter(db_conn_dialect(conn), q->status, kind, q->search, &f);
-    if (!*f.where)
-        snprintf(f.where, sizeof f.where, "true");
     json_t *page = json_pack("{s:s}", "search_kind", admin_users_search_kind_name(kind));
     rc = db_begin(conn, DB_TX_READ); /* one snapshot for the page and its count */
     if (rc == 0)
         rc = query_page(conn, q, &f, page);
-    if (rc == 0 && strcmp(f.where, "true"))
-        rc = count_matches(conn, &f, page);
     if (rc == 0)
         rc = db_commit(conn);
     db_release(conn);
