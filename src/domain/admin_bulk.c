@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/task_store.h"
+#include "domain/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,24 +58,17 @@ static const char *label_of(const char *name)
     return admin_bulk_action_parse(name, &a) == 0 ? admin_bulk_action_label(a) : name;
 }
 
-int admin_bulk_audit(struct db_conn *conn, const struct admin_actor *actor, int64_t now,
-                     const char *action, const char *target_type, const char *target_id,
-                     const json_t *detail)
+static int audit(struct db_conn *conn, const struct admin_actor *actor, int64_t now,
+                 const char *action, const char *target_type, const char *target_id,
+                 const json_t *after)
 {
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    const struct db_param p[] = {DB_INT(now),
-                                 actor->user_id > 0 ? DB_INT(actor->user_id) : DB_NULL,
-                                 DB_TEXT_OR_NULL(actor->name),
-                                 DB_TEXT(action),
-                                 DB_TEXT_OR_NULL(target_type),
-                                 DB_TEXT_OR_NULL(target_id),
-                                 DB_TEXT_OR_NULL(text)};
-    int rc = db_exec(conn,
-                     "INSERT INTO audit_log (created_at, actor_user_id, actor, action, "
-                     "target_type, target_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                     p, DB_NPARAMS(p), NULL);
-    free(text);
-    return rc;
+    const struct audit_entry e = {.actor_user_id = actor->user_id,
+                                  .actor = actor->name,
+                                  .action = action,
+                                  .target_type = target_type,
+                                  .target_id = target_id,
+                                  .after = after};
+    return audit_record(conn, now, &e);
 }
 
 struct start {
@@ -115,7 +109,7 @@ static int add_item(struct db_conn *conn, const struct start *s, int64_t user_id
         snprintf(action, sizeof action, "user.bulk.%s", name);
         json_t *detail =
             json_pack("{s:I, s:I}", "bulk_job", (json_int_t)s->job_id, "task", (json_int_t)task_id);
-        rc = admin_bulk_audit(conn, s->actor, s->now, action, "user", target, detail);
+        rc = audit(conn, s->actor, s->now, action, "user", target, detail);
         json_decref(detail);
     }
     return rc;
@@ -151,8 +145,7 @@ static int start_tx(struct db_conn *conn, void *ctx)
             json_pack("{s:s, s:o}", "action", admin_bulk_action_name(s->action), "user_ids", ids);
         char target[24];
         snprintf(target, sizeof target, "%lld", (long long)s->job_id);
-        rc = admin_bulk_audit(conn, s->actor, s->now, "users.bulk_action", "bulk_job", target,
-                              detail);
+        rc = audit(conn, s->actor, s->now, "users.bulk_action", "bulk_job", target, detail);
         json_decref(detail);
     }
     return rc;

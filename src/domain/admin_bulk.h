@@ -5,7 +5,8 @@
  *
  * Starting one records a job (admin_bulk_jobs), enqueues one admin_user_action task per
  * selected user (tasks/admin_user_action.c runs it with the same domain functions as
- * `usher user sync` / `usher user refresh`), and writes the audit entries — all in one
+ * `usher user sync` / `usher user refresh`), and writes the audit entries (domain/audit.h:
+ * "users.bulk_action" on the job, "user.bulk.<action>" on each user) — all in one
  * transaction, so a failure leaves no job, no task and no audit row. Each task gets one
  * attempt: the result page reports per user success or the error at once instead of after
  * hours of retries (the tasks page can retry a failed one). A selected id with no user
@@ -20,7 +21,7 @@
 struct db_pool;
 struct db_conn;
 
-#define ADMIN_BULK_MAX_USERS 100 /* one page of the list */
+#define ADMIN_BULK_MAX_USERS 200 /* the largest page of the list */
 #define ADMIN_BULK_TASK "admin_user_action"
 
 enum admin_bulk_action {
@@ -55,13 +56,5 @@ int admin_bulk_start(struct db_pool *pool, enum admin_bulk_action action,
  * "unknown" when the task row was purged), error}]}. USHER_ENOTFOUND: no such job.
  */
 int admin_bulk_result(struct db_pool *pool, int64_t job_id, json_t **out);
-
-/*
- * An audit entry, inside the caller's transaction (the change and its record commit
- * together). detail (borrowed, may be NULL) is stored as JSON.
- */
-int admin_bulk_audit(struct db_conn *conn, const struct admin_actor *actor, int64_t now,
-                     const char *action, const char *target_type, const char *target_id,
-                     const json_t *detail);
 
 #endif

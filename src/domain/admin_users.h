@@ -3,8 +3,8 @@
  * stay fast at a million users.
  *
  * The list is keyset-paginated, newest first (id descending): a page is "ids below the
- * cursor", so page 20,000 costs what page 1 costs, and nothing ever counts the whole table
- * (admin_users_count: PostgreSQL's pg_class.reltuples estimate above a threshold).
+ * cursor", so page 20,000 costs what page 1 costs, and nothing here counts the whole table
+ * (the page takes the total from db/count.h: pg_class.reltuples above a threshold).
  *
  * Search: one box, whose text is classified first, so each kind uses its own index —
  *   cus_…  exact Stripe customer id;  sub_…  exact Stripe subscription id;
@@ -25,12 +25,10 @@
 
 struct db_pool;
 
-#define ADMIN_USERS_PAGE_MAX 100
+#define ADMIN_USERS_PAGE_MAX 200 /* the admin console's largest page (web/admin.h) */
 #define ADMIN_USERS_PAGE_DEFAULT 50
 #define ADMIN_USERS_SEARCH_MAX 254 /* bytes: the longest email */
 #define ADMIN_USERS_SEARCH_MIN 3 /* characters of a text search (a trigram) */
-/* Counts above this are estimates on PostgreSQL (pg_class.reltuples). */
-#define ADMIN_USERS_EXACT_COUNT_MAX 50000
 /* A filtered list counts its matches up to this, then says "more than". */
 #define ADMIN_USERS_MATCH_COUNT_MAX 1000
 
@@ -72,13 +70,6 @@ const char *admin_users_search_kind_name(enum admin_users_search_kind kind);
  */
 int admin_users_list(struct db_pool *pool, const struct admin_users_query *q, json_t **out,
                      const char **error);
-
-/*
- * How many users there are: exact up to ADMIN_USERS_EXACT_COUNT_MAX; above it PostgreSQL's
- * planner estimate (pg_class.reltuples, no scan) and on SQLite the highest id (an upper
- * bound), with *estimated true.
- */
-int admin_users_count(struct db_pool *pool, int64_t *count, bool *estimated);
 
 /*
  * Everything the user page shows: {"user": {...profile, status, dates, ids}, "groups",

@@ -1,7 +1,7 @@
 /*
  * test_admin_users.c — the admin users list, user page and bulk jobs (domain/admin_users.h,
  * domain/admin_bulk.h) on SQLite and PostgreSQL: keyset pages, the status filter, each kind
- * of search (substring on PostgreSQL, prefix on SQLite), hostile search text, counts, the
+ * of search (substring on PostgreSQL, prefix on SQLite), hostile search text, the
  * detail sections, and a bulk job's tasks, audit entries and result.
  */
 #include <setjmp.h>
@@ -231,16 +231,6 @@ static void test_hostile_search(void **state)
     json_decref(list(NULL, longer, 0, 50, 0));
 }
 
-static void test_count(void **state)
-{
-    (void)state;
-    int64_t n = 0;
-    bool estimated = true;
-    assert_int_equal(admin_users_count(pool, &n, &estimated), 0);
-    assert_int_equal(n, 31);
-    assert_false(estimated);
-}
-
 static void test_detail(void **state)
 {
     (void)state;
@@ -339,7 +329,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_search, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_job, setup, teardown),
     };
