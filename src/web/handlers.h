@@ -72,4 +72,12 @@ int web_admin_instance_edit(struct web_request *r);
 int web_admin_audit(struct web_request *r);
 /* ---- end admin-core ---- */
 
+/* ---- admin console: admin-users ---- */
+/* admin_users.c: the list; /admin/users/<id>/ and /admin/users/bulk/<job>/ */
+int web_admin_users(struct web_request *r);
+int web_admin_user_item(struct web_request *r);
+/* admin_users_bulk.c: POST /admin/users/bulk/ (confirm, then start) */
+int web_admin_users_bulk(struct web_request *r);
+/* ---- end admin-users ---- */
+
 #endif

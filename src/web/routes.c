@@ -77,6 +77,11 @@ static const struct web_route routes[] = {
     {"/admin/groups/", WEB_GET, web_admin_groups, WEB_ADMIN, 0, "admin_groups"},
     {"/admin/audit/", WEB_GET, web_admin_audit, WEB_ADMIN, 0, "admin_audit"},
     /* ---- end admin-core ---- */
+    /* ---- admin console: admin-users (exact paths before the prefix) ---- */
+    {"/admin/users/", WEB_GET, web_admin_users, WEB_ADMIN, 0, "admin_users"},
+    {"/admin/users/bulk/", WEB_POST, web_admin_users_bulk, WEB_ADMIN, 0, "admin_users_bulk"},
+    {"/admin/users/*", WEB_GET, web_admin_user_item, WEB_ADMIN, 0, "admin_user"},
+    /* ---- end admin-users ---- */
 };
 
 const struct web_route *web_route_find(const char *path)
