@@ -6,6 +6,7 @@ before the task ran — with their result page, audit entries and CSRF."""
 
 import re
 import time
+from urllib.parse import urlparse
 
 import pytest
 
@@ -348,3 +349,46 @@ def test_bulk_refresh_from_stripe(stripe_app, stripe_double, db):
     assert db.scalar("SELECT subscription_status FROM users WHERE id = 1003") == "past_due"
     assert db.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.bulk.refresh_stripe'") \
         == 3
+
+
+@pytest.mark.postgres
+def test_migrate_says_what_to_do_when_the_role_may_not_create_pg_trgm(
+        pg_url, usher_bin, base_env, workdir, backend):
+    """Migration 0007 needs pg_trgm; a role without CREATE on its database gets a message
+    naming the fix, nothing of 0007 is applied, and after a superuser creates the extension
+    `usher migrate` completes."""
+    if backend != "postgres":
+        pytest.skip("PostgreSQL only (its own database and role)")
+    import psycopg
+
+    from conftest import replace_db_name, run, superuser_url
+
+    name = f"usher_trgm_{int(time.time() * 1000) % 10**9}"
+    role = name + "_role"
+    admin = superuser_url(pg_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        conn.execute(f"CREATE DATABASE {name}")  # owned by the superuser: no CREATE for role
+    try:
+        with psycopg.connect(replace_db_name(admin, name), autocommit=True) as conn:
+            conn.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+        u = urlparse(replace_db_name(pg_url, name))
+        url = u._replace(netloc=f"{role}:pw@{u.hostname}:{u.port}").geturl()
+        env = dict(base_env, DATABASE_URL=url)
+        rc, out, err = run(usher_bin, ["migrate"], env, workdir, timeout=60)
+        assert rc != 0
+        assert "migration 0007 needs the pg_trgm extension and this role may not create it" \
+            in err
+        assert "CREATE EXTENSION pg_trgm" in err
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] < 7
+            assert conn.execute("SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_name = 'admin_bulk_jobs'").fetchone()[0] == 0
+        with psycopg.connect(replace_db_name(admin, name), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_trgm")
+        rc, out, err = run(usher_bin, ["migrate"], env, workdir, timeout=60)
+        assert rc == 0, err
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
