@@ -56,6 +56,7 @@ bench: build
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/webhook_ingest.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/provisioning.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/recovery_enumeration.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/admin_users.sh
 
 # Every harness for FUZZ_SECONDS (default 600) each; `make test` runs them 20 s each.
 fuzz: fuzz-build
