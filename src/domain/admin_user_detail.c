@@ -54,7 +54,9 @@ static char *quoted_id_pattern(const char *id)
         buf_putc(&b, *p);
     }
     buf_puts(&b, "\"%");
-    return buf_detach(&b);
+    char *out = buf_detach(&b);
+    buf_cleanup(&b); /* buf_detach leaves a fresh empty buffer */
+    return out;
 }
 
 static const char *const user_cols[] = {

@@ -136,7 +136,9 @@ static char *like_pattern(const char *text, bool leading)
         buf_append(&b, p, 1);
     }
     buf_append(&b, "%", 1);
-    return buf_detach(&b);
+    char *out = buf_detach(&b);
+    buf_cleanup(&b); /* buf_detach leaves a fresh empty buffer */
+    return out;
 }
 
 static char *lowercase(const char *s)
