@@ -169,8 +169,10 @@ int web_admin_users(struct web_request *r)
     const char *error = NULL;
     int rc = admin_users_list(r->app->db, &query, &page, &error);
     char total[64] = "";
-    if (rc == 0 || rc == USHER_EINVAL)
-        rc = rc ? rc : total_label(r, total, sizeof total);
+    if (rc == 0 || rc == USHER_EINVAL) { /* a bad search still shows the page around it */
+        int count_rc = total_label(r, total, sizeof total);
+        rc = count_rc ? count_rc : rc;
+    }
     if (rc != 0 && rc != USHER_EINVAL) {
         free(search);
         json_decref(page);
