@@ -63,7 +63,7 @@ static int audit(struct db_conn *conn, const struct admin_actor *actor, int64_t 
                  const json_t *after)
 {
     const struct audit_entry e = {.actor_user_id = actor->user_id,
-                                  .actor = actor->name,
+                                  .actor = actor->username,
                                   .action = action,
                                   .target_type = target_type,
                                   .target_id = target_id,
@@ -120,7 +120,8 @@ static int start_tx(struct db_conn *conn, void *ctx)
     struct start *s = ctx;
     const struct db_param p[] = {DB_TEXT(admin_bulk_action_name(s->action)),
                                  s->actor->user_id > 0 ? DB_INT(s->actor->user_id) : DB_NULL,
-                                 DB_TEXT(s->actor->name ? s->actor->name : ""), DB_INT(s->now)};
+                                 DB_TEXT(s->actor->username ? s->actor->username : ""),
+                                 DB_INT(s->now)};
     int rc = db_query_id(conn,
                          "INSERT INTO admin_bulk_jobs (action, actor_user_id, actor, created_at, "
                          "total) VALUES ($1, $2, $3, $4, 0) RETURNING id",

@@ -15,6 +15,8 @@
 #ifndef USHER_DOMAIN_ADMIN_BULK_H
 #define USHER_DOMAIN_ADMIN_BULK_H
 
+#include "domain/admin_list.h"
+
 #include <jansson.h>
 #include <stdint.h>
 
@@ -35,11 +37,6 @@ int admin_bulk_action_parse(const char *name, enum admin_bulk_action *action);
 const char *admin_bulk_action_name(enum admin_bulk_action action);
 /* What the operator reads ("Sync to Keycloak", …). */
 const char *admin_bulk_action_label(enum admin_bulk_action action);
-
-struct admin_actor {
-    int64_t user_id; /* 0 when none */
-    const char *name; /* the admin's username */
-};
 
 /*
  * Starts a job over user_ids (1..ADMIN_BULK_MAX_USERS positive ids; duplicates are counted

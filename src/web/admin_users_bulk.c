@@ -105,8 +105,7 @@ int web_admin_users_bulk(struct web_request *r)
         confirm(r, action, ids, n);
         return 0;
     }
-    const struct admin_actor actor = {.user_id = r->user ? r->user->id : 0,
-                                      .name = web_admin_actor(r)};
+    const struct admin_actor actor = web_admin_who(r);
     int64_t job = 0;
     int rc = admin_bulk_start(r->app->db, action, &actor, ids, n, r->now, &job);
     if (rc != 0)

@@ -252,7 +252,7 @@ static void test_detail(void **state)
 static void test_bulk_job(void **state)
 {
     (void)state;
-    struct admin_actor actor = {.user_id = 1, .name = "user01"};
+    struct admin_actor actor = {.user_id = 1, .username = "user01"};
     const int64_t ids[] = {3, 999, 3, 6};
     int64_t job = 0;
     assert_int_equal(admin_bulk_start(pool, ADMIN_BULK_SYNC_KEYCLOAK, &actor, ids, 4, NOW, &job),
