@@ -209,8 +209,11 @@ void web_admin_next_link(struct web_request *r, json_t *ctx, const char *list,
     struct buf url;
     buf_init(&url);
     append_query(r, &url, keep);
+    bool kept_limit = false;
+    for (size_t i = 0; keep && keep[i]; i++)
+        kept_limit = kept_limit || !strcmp(keep[i], "limit");
     const char *limit = web_query(r, "limit");
-    if (limit && *limit)
+    if (!kept_limit && limit && *limit) /* the page size always carries over, once */
         form_url_query(&url, "limit", limit);
     form_url_query(&url, "after", cursor);
     free(cursor);

@@ -199,16 +199,9 @@ int web_admin_users(struct web_request *r)
         static const char *const keep[] = {"q", "status", "limit", NULL};
         web_admin_next_link(r, ctx, USERS_LIST, json_is_integer(next) ? &c : NULL, keep);
         if (pg.has_after) {
-            struct buf first;
-            buf_init(&first);
-            buf_puts(&first, r->path);
-            for (size_t i = 0; keep[i]; i++) {
-                const char *v = web_query(r, keep[i]);
-                if (v && *v)
-                    form_url_query(&first, keep[i], v);
-            }
-            json_object_set_new(ctx, "first_url", json_string(first.data));
-            buf_cleanup(&first);
+            char *first = web_admin_here(r, keep);
+            json_object_set_new(ctx, "first_url", json_string(first));
+            free(first);
         }
     }
     web_reply_page(r, error ? 400 : 200, "admin/users", ctx);
