@@ -4,7 +4,8 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
-.PHONY: all bootstrap build build-asan fuzz-build run test test-fast bench fuzz image clean
+.PHONY: all bootstrap build build-asan fuzz-build run test test-fast cluster-demo bench fuzz image \
+	clean
 
 all: build
 
@@ -43,6 +44,14 @@ test: build build-asan fuzz-build
 # The same without the sanitizer pass, for quick iterations.
 test-fast: build
 	@USHER_SKIP_ASAN=1 USHER_SKIP_FUZZ=1 scripts/test
+
+# Two `usher serve` behind nginx and two `usher worker` on one throwaway PostgreSQL and Redis:
+# CLUSTER_SIGNUPS (200) customer journeys with a web process and a worker killed, PostgreSQL
+# restarted and Redis stopped 30 s mid-load (tests/cluster; `make test` runs 40). Prints what
+# each fault cost; the same goes to test-artifacts/cluster/report.txt.
+cluster-demo: build
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" USHER_DATA_DIR="$(CURDIR)" \
+	    CLUSTER_SIGNUPS="$${CLUSTER_SIGNUPS:-200}" .venv/bin/pytest -q -s tests/cluster
 
 # The container image localhost/usher:latest from a Debian 12 base made by mmdebstrap
 # (docs/operator.md); USHER_CONTAINER_TESTS=1 make test-fast then runs it.
