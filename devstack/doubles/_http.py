@@ -299,6 +299,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # listen()'s backlog (socketserver's default is 5): with a few dozen clients connecting
+    # at once, as in tests/cluster, a full accept queue reset connections.
+    request_queue_size = 128
 
     def __init__(self, addr, handler, owner):
         self.owner = owner
