@@ -22,6 +22,7 @@ its status; the test reads that log for the per-fault figures.
 import contextlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -115,7 +116,7 @@ class Nginx:
         self.proc = subprocess.Popen([NGINX, "-p", str(self.dir), "-c", str(self.conf),
                                       "-e", str(self.dir / "error.log")],
                                      stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=self._unprivileged())
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
@@ -129,6 +130,23 @@ class Nginx:
             if time.monotonic() > deadline:
                 raise RuntimeError("nginx did not listen")
             time.sleep(0.05)
+
+    def _unprivileged(self):
+        """As root, a function that makes the child "nobody" (which then owns the nginx
+        directory), so nginx runs unprivileged as it does for any other user."""
+        if os.geteuid() != 0:
+            return None
+        nobody = pwd.getpwnam("nobody")
+        for d, _, files in os.walk(self.dir):
+            for p in [d] + [os.path.join(d, f) for f in files]:
+                os.chown(p, nobody.pw_uid, nobody.pw_gid)
+
+        def drop():
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+
+        return drop
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
