@@ -76,6 +76,10 @@ struct db_driver {
 };
 
 extern const struct db_driver db_sqlite_driver;
+
+/* The SQLite busy handler's pause in microseconds before the next try after `tries` busy
+ * tries, or -1 once the 5 s busy timeout has been slept (db_sqlite.c says why not SQLite's). */
+long db_sqlite_busy_pause_us(int tries);
 extern const struct db_driver db_pg_driver;
 
 struct db_pool {

@@ -5,10 +5,10 @@
  * slot to one thread at a time, so SQLite's own per-handle mutex would be pure overhead.
  * Files run in WAL mode (readers never block the writer) with synchronous=NORMAL (durable
  * across process crashes; a power cut may lose the last transactions, never corrupt), a
- * 5 s busy timeout and foreign keys on. "sqlite::memory:" is one shared-cache in-memory
- * database per pool, kept alive by an extra "anchor" handle for the pool's lifetime so it
- * does not vanish when the last slot closes. Shared cache uses table locks that the busy
- * handler does not cover (see wait_locked), and a reader waits for an open write
+ * 5 s busy timeout (polled in short steps, see busy_wait) and foreign keys on. "sqlite::memory:" is
+ * one shared-cache in-memory database per pool, kept alive by an extra "anchor" handle for the
+ * pool's lifetime so it does not vanish when the last slot closes. Shared cache uses table locks
+ * that the busy handler does not cover (see wait_locked), and a reader waits for an open write
  * transaction on the same table instead of reading the last commit as WAL readers do: fine
  * for tests, which is what in-memory pools are for.
  *
@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SQLITE_BUSY_TIMEOUT_MS 5000
@@ -177,6 +178,40 @@ static int exec_retrying_busy(sqlite3 *db, const char *sql)
     }
 }
 
+/*
+ * SQLite's own busy handler (sqlite3_busy_timeout) sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25,
+ * 50, 50, 100, 100… ms between tries. The write transactions it waits for here (a webhook
+ * event and its task, a rate-limit hit) hold the lock for well under a millisecond, so a
+ * waiter overslept by up to 100 ms, and those sleeps set SQLite's webhook p99 (bench/README.md).
+ * Waiters poll in short steps instead: 50 us doubling to 1 ms, then every millisecond, until
+ * the same 5 s have been slept. Returns the pause before the next try after `tries` busy
+ * tries, or -1 to give up (SQLITE_BUSY).
+ */
+long db_sqlite_busy_pause_us(int tries)
+{
+    enum { FIRST_US = 50, CAP_US = 1000, DOUBLINGS = 5 }; /* 50, 100, 200, 400, 800, then cap */
+    long slept = 0, pause = FIRST_US;
+    if (tries < DOUBLINGS) {
+        pause = (long)FIRST_US << tries;
+        slept = pause - FIRST_US; /* 50 + 100 + … + pause/2 */
+    } else {
+        slept = ((long)FIRST_US << DOUBLINGS) - FIRST_US + (long)(tries - DOUBLINGS) * CAP_US;
+        pause = CAP_US;
+    }
+    return slept >= (long)SQLITE_BUSY_TIMEOUT_MS * 1000 ? -1 : pause;
+}
+
+static int busy_wait(void *unused, int tries)
+{
+    (void)unused;
+    long pause = db_sqlite_busy_pause_us(tries);
+    if (pause < 0)
+        return 0;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = pause * 1000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static int sq_open(struct db_conn *conn)
 {
     struct sqlite_pool *sp = conn->pool->priv;
@@ -185,7 +220,7 @@ static int sq_open(struct db_conn *conn)
     if (rc < 0)
         return rc;
     conn->handle = db;
-    sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(db, busy_wait, NULL);
     /* journal_mode is stored in the file; for the in-memory database it stays "memory". */
     const char *setup = sp->anchor ? "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
                                    : "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "

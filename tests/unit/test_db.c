@@ -755,6 +755,25 @@ static void test_sqlite_relative_path(void **state)
     assert_int_equal(chdir(cwd), 0);
 }
 
+/* A writer waiting for another's write transaction polls in steps of at most 1 ms (SQLite's
+ * own handler slept up to 100 ms at a time, which set the webhook's p99), and still gives up
+ * only after the 5 s busy timeout. */
+static void test_sqlite_busy_pauses_are_short(void **state)
+{
+    (void)state;
+    long slept = 0;
+    int tries = 0;
+    for (long pause; (pause = db_sqlite_busy_pause_us(tries)) >= 0; tries++) {
+        assert_true(pause > 0);
+        assert_true(pause <= 1000);
+        slept += pause;
+        assert_true(tries < 1000000);
+    }
+    assert_true(slept >= 5000 * 1000L);
+    assert_true(slept < 5000 * 1000L + 1000);
+    assert_int_equal(db_sqlite_busy_pause_us(0), 50);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_tables)
 
 static const struct CMUnitTest common_tests[] = {
@@ -781,6 +800,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_sqlite_memory_concurrent),
     cmocka_unit_test(test_sqlite_concurrent_open),
     cmocka_unit_test(test_sqlite_relative_path),
+    cmocka_unit_test(test_sqlite_busy_pauses_are_short),
 };
 
 static int sqlite_group(void)
