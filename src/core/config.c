@@ -7,6 +7,7 @@
 #include "core/dotenv.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/netaddr.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -50,6 +51,9 @@ static const struct config_variable variables[] = {
     {"MAX_BODY_BYTES", "1048576", "larger request bodies get 413"},
     {"SESSION_NEW_PER_IP_PER_MINUTE", "60",
      "sessions one client address may start per minute; beyond it 429"},
+    {"TRUSTED_PROXIES", "",
+     "comma-separated IPs and CIDR blocks (IPv4, IPv6) of reverse proxies whose "
+     "X-Forwarded-For is believed; unset: trust nobody, the socket peer is the client"},
     {"USHER_DATA_DIR", "(built in)",
      "where migrations/, templates/ and static/ are; built in: PREFIX/share/usher "
      "(the source tree for a binary in its build directory)"},
@@ -278,6 +282,22 @@ static void load_bind(struct usher_config *cfg, const struct source *src, struct
     free(owned);
 }
 
+static void load_trusted_proxies(struct usher_config *cfg, const struct source *src,
+                                 struct config_problems *p)
+{
+    char *bad = NULL;
+    if (net_cidr_list_parse(lookup(src, "TRUSTED_PROXIES"), &cfg->trusted_proxies, &bad) == 0)
+        return;
+    if (*bad)
+        problem(p,
+                "TRUSTED_PROXIES: \"%.80s\" is not an IP address or CIDR block with its host "
+                "bits zero (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8, ::1)",
+                bad);
+    else
+        problem(p, "TRUSTED_PROXIES: an empty item (a comma too many?)");
+    free(bad);
+}
+
 static void append_encoded(struct buf *b, const char *s)
 {
     for (; *s; s++) {
@@ -469,6 +489,7 @@ int config_load(struct usher_config *cfg, struct config_problems *problems)
     load_secret(cfg, &src, problems);
     load_public_url(cfg, &src, problems);
     load_bind(cfg, &src, problems);
+    load_trusted_proxies(cfg, &src, problems);
     load_database(cfg, &src, problems);
     cfg->web_threads = parse_int(&src, "WEB_THREADS", 4, 1, 256, problems);
     if (cfg->db_pool_size == 0)
@@ -543,6 +564,7 @@ void config_cleanup(struct usher_config *cfg)
         free(*strings[i]);
         *strings[i] = NULL;
     }
+    net_cidr_list_cleanup(&cfg->trusted_proxies);
 }
 
 void config_problems_cleanup(struct config_problems *problems)

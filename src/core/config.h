@@ -12,6 +12,8 @@
 #ifndef USHER_CORE_CONFIG_H
 #define USHER_CORE_CONFIG_H
 
+#include "core/netaddr.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,6 +34,8 @@ struct usher_config {
     int db_pool_size;
     size_t max_body_bytes;
     int session_new_per_ip_per_minute; /* sessions rows one client IP may start per minute */
+    /* TRUSTED_PROXIES: peers whose X-Forwarded-For names the client (core/netaddr.h) */
+    struct net_cidr_list trusted_proxies;
     char *data_dir;
 
     char *keycloak_server_url;

@@ -63,8 +63,9 @@ struct code_issued {
 };
 
 /*
- * Creates a code for who, superseding the previous one, unless a limit applies. client_ip
- * may be NULL or "" when unknown (then only the per-address limits apply).
+ * Creates a code for who, superseding the previous one, unless a limit applies. client_ip is
+ * what the per-client limit counts under (from the web: an IPv4 address or an IPv6 /64); NULL
+ * or "" when unknown (then only the per-email limits apply).
  * Returns 0 with out->code and out->id; USHER_ELIMIT with out->limit and out->retry_after
  * (nothing changed); USHER_EINVAL for a bad purpose or missing field; or a database error.
  */

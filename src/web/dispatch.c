@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/messages.h"
 #include "core/metrics.h"
+#include "core/netaddr.h"
 #include "web/access.h"
 #include "web/app.h"
 #include "web/csrf.h"
@@ -19,9 +20,8 @@
 #include "web/routes.h"
 #include "web/session.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,14 +71,23 @@ static void assign_request_id(struct web_request *r)
     snprintf(r->request_id, sizeof r->request_id, "%s%08x", hex, ++counter);
 }
 
-static void client_ip(struct web_request *r)
+/* The client: the socket peer, or what X-Forwarded-For says when the peer is one of
+ * TRUSTED_PROXIES (core/netaddr.h has the rule). The peer is read only when it is IPv4:
+ * Ulfius 2.7 copies sizeof(struct sockaddr), 16 bytes, of the peer's address, which cuts an
+ * IPv6 one (28 bytes) short, so `usher serve` listens on IPv4 (BIND) and IPv6 clients reach
+ * it through a proxy, named in X-Forwarded-For. */
+static void client_address(struct web_request *r)
 {
     const struct sockaddr *sa = r->u_req->client_address;
-    r->client_ip[0] = '\0';
-    if (sa && sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, r->client_ip, sizeof r->client_ip);
+    struct net_addr peer, client;
+    if (!sa || sa->sa_family != AF_INET || net_addr_from_sockaddr(sa, &peer) != 0) {
+        r->client_ip[0] = r->client_key[0] = '\0';
+        return;
     }
+    net_client_addr(&peer, web_header(r, "X-Forwarded-For"), &r->app->cfg->trusted_proxies,
+                    &client);
+    net_addr_format(&client, r->client_ip);
+    net_addr_rate_key(&client, r->client_key);
 }
 
 static bool body_too_large(const struct web_request *r)
@@ -183,7 +192,7 @@ int web_dispatch(const struct _u_request *req, struct _u_response *resp, void *u
     r.path = req->url_path ? req->url_path : "/";
     r.now = clock_now();
     assign_request_id(&r);
-    client_ip(&r);
+    client_address(&r);
 
     r.route = web_route_find(r.path);
     if (!r.route) {

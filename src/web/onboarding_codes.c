@@ -153,7 +153,7 @@ int web_onboarding_send_code(struct web_request *r)
     struct code_subject who = {
         .purpose = "signup", .email = email, .session_hash = r->session->id_hash};
     struct code_issued issued;
-    int rc = code_issue(r->app->db, r->app->cfg->secret_key, &who, r->client_ip, r->now, &issued);
+    int rc = code_issue(r->app->db, r->app->cfg->secret_key, &who, r->client_key, r->now, &issued);
     if (rc == USHER_ELIMIT) {
         reply_limited(r, &issued);
         free(email);

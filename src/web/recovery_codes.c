@@ -115,8 +115,8 @@ int web_recovery_send_code(struct web_request *r)
     char bucket[RATE_LIMIT_BUCKET_MAX];
     snprintf(bucket, sizeof bucket, "recovery:browser:%s", r->session->id_hash);
     int rc = limited(r, bucket, 1, CODE_RESEND_COOLDOWN_SECONDS, "recovery.wait");
-    if (rc == 0 && *r->client_ip) {
-        snprintf(bucket, sizeof bucket, "recovery:ip:%s", r->client_ip);
+    if (rc == 0 && *r->client_key) {
+        snprintf(bucket, sizeof bucket, "recovery:ip:%s", r->client_key);
         rc = limited(r, bucket, r->app->cfg->recovery_requests_per_ip_per_hour,
                      CODE_LIMIT_WINDOW_SECONDS, MSG_ID("recovery.too_many"));
     }

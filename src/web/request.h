@@ -10,6 +10,7 @@
 #define USHER_WEB_REQUEST_H
 
 #include "core/buf.h"
+#include "core/netaddr.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -32,7 +33,10 @@ struct web_request {
     const char *method;
     const char *path;
     char request_id[WEB_REQUEST_ID_MAX + 1];
-    char client_ip[64];
+    /* The client's address (TRUSTED_PROXIES, core/netaddr.h), "" when the socket has none;
+     * client_key is what per-address limits count under (an IPv6 client's /64). */
+    char client_ip[NET_ADDR_TEXT_MAX];
+    char client_key[NET_ADDR_TEXT_MAX];
     int64_t now; /* clock_now() at the start of the request */
 
     struct session *session; /* NULL when the request has none */

@@ -94,7 +94,7 @@ static void count_refused(void)
 static int hit_ceiling(struct web_request *r, int64_t *retry_after)
 {
     char bucket[RATE_LIMIT_BUCKET_MAX];
-    snprintf(bucket, sizeof bucket, "session-new:ip:%s", *r->client_ip ? r->client_ip : "none");
+    snprintf(bucket, sizeof bucket, "session-new:ip:%s", *r->client_key ? r->client_key : "none");
     struct rate_limit_result limit;
     int rc = rate_limit_hit_pool(r->app->db, bucket, r->app->cfg->session_new_per_ip_per_minute,
                                  NEW_SESSION_WINDOW_SECONDS, r->now, &limit);

@@ -34,6 +34,7 @@ static const char *const managed[] = {"SECRET_KEY",
                                       "USHER_ENV_FILE",
                                       "BRAND_COLOR",
                                       "SITE_NAME",
+                                      "TRUSTED_PROXIES",
                                       NULL};
 
 static char env_path[64];
@@ -196,6 +197,38 @@ static void test_public_origin(void **state)
     config_cleanup(&cfg);
 }
 
+/* TRUSTED_PROXIES: empty trusts nobody; a list is parsed; a bad item is named. */
+static void test_trusted_proxies(void **state)
+{
+    (void)state;
+    setenv("USHER_DEMO", "1", 1);
+    struct usher_config cfg;
+    struct config_problems p;
+    assert_int_equal(config_load(&cfg, &p), 0);
+    assert_int_equal(cfg.trusted_proxies.count, 0);
+    config_problems_cleanup(&p);
+    config_cleanup(&cfg);
+
+    setenv("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, fd00::/8", 1);
+    assert_int_equal(config_load(&cfg, &p), 0);
+    assert_int_equal(cfg.trusted_proxies.count, 3);
+    config_problems_cleanup(&p);
+    config_cleanup(&cfg);
+    assert_null(cfg.trusted_proxies.items);
+
+    setenv("TRUSTED_PROXIES", "127.0.0.1, proxy.internal", 1);
+    assert_int_equal(config_load(&cfg, &p), USHER_ECONFIG);
+    assert_true(has_problem(&p, "TRUSTED_PROXIES: \"proxy.internal\" is not an IP address"));
+    config_problems_cleanup(&p);
+    config_cleanup(&cfg);
+
+    setenv("TRUSTED_PROXIES", "10.0.0.0/8,", 1);
+    assert_int_equal(config_load(&cfg, &p), USHER_ECONFIG);
+    assert_true(has_problem(&p, "TRUSTED_PROXIES: an empty item"));
+    config_problems_cleanup(&p);
+    config_cleanup(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup(test_aliases, clear_env),
         cmocka_unit_test_setup(test_malformed_values_are_named, clear_env),
         cmocka_unit_test_setup(test_public_origin, clear_env),
+        cmocka_unit_test_setup(test_trusted_proxies, clear_env),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(env_path);
