@@ -274,6 +274,42 @@ static bool ack(redisContext *c, const char *entry)
     return ok;
 }
 
+/*
+ * Replaces a delivered entry by a new one for the same task at the end of the stream, which
+ * any consumer can read at once: XADD, XACK and XDEL in one MULTI/EXEC, so the task never
+ * drops out of the stream in between. (A task in the stream twice would be harmless: the
+ * database claim decides who runs it.) False when the connection failed or the transaction did not
+ * run; the entry then stays pending and XAUTOCLAIM delivers it after a lease.
+ */
+static bool requeue(redisContext *c, const char *entry, int64_t id)
+{
+    /* Appending fails only when hiredis cannot allocate. */
+    int appended = 0;
+    bool ok = redisAppendCommand(c, "MULTI") == REDIS_OK && ++appended;
+    ok = ok &&
+         redisAppendCommand(c, "XADD %s * id %lld", TASK_REDIS_STREAM, (long long)id) == REDIS_OK &&
+         ++appended;
+    ok = ok &&
+         redisAppendCommand(c, "XACK %s %s %s", TASK_REDIS_STREAM, TASK_REDIS_GROUP, entry) ==
+             REDIS_OK &&
+         ++appended;
+    ok = ok && redisAppendCommand(c, "XDEL %s %s", TASK_REDIS_STREAM, entry) == REDIS_OK &&
+         ++appended;
+    ok = ok && redisAppendCommand(c, "EXEC") == REDIS_OK && ++appended;
+    /* Every appended command's reply is read so the replies stay in step. A MULTI without
+     * its EXEC applies nothing, and the caller drops the connection when this fails. */
+    for (int i = 0; i < appended; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(c, (void **)&reply) != REDIS_OK)
+            return false; /* the connection is gone; so are the remaining replies */
+        if (i == 4) /* EXEC: the three results, or nil/error when the transaction failed */
+            ok = ok && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
+        if (reply)
+            freeReplyObject(reply);
+    }
+    return ok;
+}
+
 /* The task id an entry [id, [field, value, …]] carries, or 0. */
 static int64_t entry_task_id(const redisReply *entry)
 {
@@ -312,10 +348,20 @@ static bool handle_entry(redisContext *c, struct worker_slot *slot, const redisR
     if (rc == 0)
         rc = task_claim_id(conn, id, slot->id, clock_now(), w->lease_seconds, &claim, &result);
     db_release(conn);
-    if (rc != 0)
-        return true; /* left pending: XAUTOCLAIM delivers it again */
+    if (rc != 0) {
+        /* The database refused or failed the claim (unreachable, locked, out of
+         * connections): nothing ran and nothing changed. Left pending, the entry would
+         * wait a whole lease for XAUTOCLAIM; hand it back to the group at once instead, and
+         * pause this consumer so an outage is not a tight loop. */
+        log_warn("msg=\"task claim failed; entry handed back to the queue\" task=%lld "
+                 "error=\"%s\"",
+                 (long long)id, usher_strerror(rc));
+        bool ok = requeue(c, entry_id, id);
+        worker_sleep(w, RECONNECT_MS, false);
+        return ok;
+    }
     if (result == TASK_BUSY)
-        return true;
+        return true; /* running under a live lease: its holder acknowledges it */
     if (result == TASK_CLAIMED)
         worker_execute(slot, &claim);
     return ack(c, entry_id);
@@ -385,7 +431,7 @@ static bool read_new(redisContext *c, struct worker_slot *slot, bool *trouble)
 
 /* A clean stop: a consumer with nothing pending is removed from the group, so the group
  * does not collect the names of every worker thread that ever ran. One with deliveries still
- * pending (left for a live lease elsewhere, or after a database error) stays, so that
+ * pending (left for a live lease elsewhere, or not handed back after a failed claim) stays, so that
  * XAUTOCLAIM can hand them to another consumer. */
 static void forget_consumer(redisContext *c, const char *consumer)
 {

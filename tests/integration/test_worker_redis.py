@@ -203,3 +203,60 @@ def test_redis_error_reply_is_backed_off_and_recovery_logged(workers, run_usher,
     # (BLOCK_MS, 1 s) times out with an empty answer.
     wait_for(lambda: len(recovered()) == 2, timeout=10, what="both consumers to log recovery")
     w.stop()
+
+
+def refuse_claims(db, on):
+    """Makes the database fail every claim of a queue_probe (a trigger failing the UPDATE to
+    'running'), or lets it claim them again."""
+    when = "NEW.state = 'running' AND NEW.name = 'queue_probe'"
+    if db.kind == "sqlite":
+        db.exec(f"CREATE TRIGGER refuse_claim BEFORE UPDATE ON tasks WHEN {when} "
+                "BEGIN SELECT RAISE(ABORT, 'claim refused by the test'); END" if on else
+                "DROP TRIGGER refuse_claim")
+    elif on:
+        db.exec("CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'claim refused by the test'; END $$")
+        db.exec("CREATE TRIGGER refuse_claim BEFORE UPDATE ON tasks FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION refuse_claim()")
+    else:
+        db.exec("DROP TRIGGER refuse_claim ON tasks")
+        db.exec("DROP FUNCTION refuse_claim()")
+
+
+def entries_of(redis, task_id):
+    """The stream entries (their ids) that carry task_id."""
+    lines = redis.cli("XRANGE", "usher:tasks", "-", "+").splitlines()
+    # redis-cli prints each entry as: entry id, "id", task id.
+    return [lines[i] for i in range(len(lines) - 2)
+            if lines[i + 1] == "id" and lines[i + 2] == str(task_id)]
+
+
+def test_redis_failed_claim_hands_the_entry_back_at_once(workers, run_usher, db, redis):
+    """The database fails the claim of a task the consumer has just read from Redis: the
+    entry goes back to the group at once, instead of staying pending under that consumer
+    for a lease (here 10 minutes) until XAUTOCLAIM; it runs once when the database claims
+    again, and its entry is deleted."""
+    w = workers({"TASK_BROKER_URL": redis.url, "WORKER_CONCURRENCY": 1,
+                 "TASK_LEASE_SECONDS": 600})
+    refuse_claims(db, True)
+    first, _ = enqueue_probes(run_usher, 1)
+    # Each hand-back replaces the task's entry by a new one; left pending, it would keep its
+    # first entry for the whole lease.
+    seen = set()
+
+    def handed_back_twice():
+        seen.update(entries_of(redis, first))
+        return len(seen) >= 3
+
+    wait_for(handed_back_twice, timeout=30, interval=0.02,
+             what="the entry to be handed back twice")
+    assert "task claim failed; entry handed back to the queue" in w.log
+    assert done_count(db) == 0
+    row = task_row(db, first)
+    assert row["state"] == "queued" and row["attempts"] == 0
+    assert len(entries_of(redis, first)) == 1  # replaced, never doubled
+    refuse_claims(db, False)
+    wait_for(lambda: done_count(db) == 1, timeout=30, what="the probe once claims work again")
+    assert_each_ran_once(db, [w], 1)
+    wait_for(lambda: entries_of(redis, first) == [], timeout=10, what="its entry deleted")
+    w.stop()
