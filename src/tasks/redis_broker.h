@@ -12,7 +12,9 @@
  *   `usher-workers`, then claim the row in the database by id (conditional: queued and due,
  *   or running under an expired lease), run it, write the outcome to the row, XACK + XDEL.
  *   A delivery whose row is done, failed, not due or gone is acknowledged and dropped; one
- *   whose row runs under a live lease elsewhere is left pending.
+ *   whose row runs under a live lease elsewhere is left pending. One whose claim fails in the
+ *   database (unreachable, locked) is handed back at once: replaced by a new entry for the
+ *   same row in one MULTI/EXEC, the consumer pausing briefly, instead of waiting a lease.
  * - Dead consumers: every lease/2 each consumer runs XAUTOCLAIM with min-idle = the lease,
  *   taking over entries delivered to a consumer that stopped; the database claim decides
  *   (the row's lease tells a dead worker from a slow one).
