@@ -80,6 +80,8 @@ extern const struct db_driver db_sqlite_driver;
 /* The SQLite busy handler's pause in microseconds before the next try after `tries` busy
  * tries, or -1 once the 5 s busy timeout has been slept (db_sqlite.c says why not SQLite's). */
 long db_sqlite_busy_pause_us(int tries);
+/* A SQLite file pool's checkpointer (db/sqlite_checkpoint.h); NULL for an in-memory one. */
+struct sqlite_checkpointer *db_sqlite_checkpointer(struct db_pool *pool);
 extern const struct db_driver db_pg_driver;
 
 struct db_pool {

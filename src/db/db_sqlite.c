@@ -5,12 +5,13 @@
  * slot to one thread at a time, so SQLite's own per-handle mutex would be pure overhead.
  * Files run in WAL mode (readers never block the writer) with synchronous=NORMAL (durable
  * across process crashes; a power cut may lose the last transactions, never corrupt), a
- * 5 s busy timeout (polled in short steps, see busy_wait) and foreign keys on. "sqlite::memory:" is
- * one shared-cache in-memory database per pool, kept alive by an extra "anchor" handle for the
- * pool's lifetime so it does not vanish when the last slot closes. Shared cache uses table locks
- * that the busy handler does not cover (see wait_locked), and a reader waits for an open write
- * transaction on the same table instead of reading the last commit as WAL readers do: fine
- * for tests, which is what in-memory pools are for.
+ * 5 s busy timeout (polled in short steps, see busy_wait) and foreign keys on; their
+ * checkpoints run on a thread of the pool (sqlite_checkpoint.h), not in the committing request.
+ * "sqlite::memory:" is one shared-cache in-memory database per pool, kept alive by an extra
+ * "anchor" handle for the pool's lifetime so it does not vanish when the last slot closes. Shared
+ * cache uses table locks that the busy handler does not cover (see wait_locked), and a reader waits
+ * for an open write transaction on the same table instead of reading the last commit as WAL readers
+ * do: fine for tests, which is what in-memory pools are for.
  *
  * Statements are prepared once per handle (SQLITE_PREPARE_PERSISTENT) and kept in the
  * connection's cache; "$N" parameters are named parameters to SQLite and are bound by name.
@@ -20,6 +21,7 @@
  * not USHER_EDB: the web layer answers them 503 with Retry-After.
  */
 #include "db/db_internal.h"
+#include "db/sqlite_checkpoint.h"
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -42,6 +44,7 @@ struct sqlite_pool {
     char *filename; /* a path, or a "file:" URI for the in-memory database */
     int flags;
     sqlite3 *anchor; /* in-memory only: holds the database open */
+    struct sqlite_checkpointer *checkpointer; /* files only (WAL): sqlite_checkpoint.h */
 };
 
 static atomic_uint memory_seq;
@@ -95,7 +98,10 @@ static int parse_url(struct sqlite_pool *sp, const char *url)
         return USHER_ECONFIG;
     }
     sp->filename = xstrdup(url + 10);
-    return make_parent_dirs(sp->filename);
+    int rc = make_parent_dirs(sp->filename);
+    if (rc == 0)
+        sp->checkpointer = sqlite_checkpointer_new(sp->filename, sp->flags);
+    return rc;
 }
 
 static int sq_pool_init(struct db_pool *pool, const char *url)
@@ -103,6 +109,7 @@ static int sq_pool_init(struct db_pool *pool, const char *url)
     struct sqlite_pool *sp = xcalloc(1, sizeof *sp);
     int rc = parse_url(sp, url);
     if (rc < 0) {
+        sqlite_checkpointer_free(sp->checkpointer);
         free(sp->filename);
         free(sp);
         return rc;
@@ -111,10 +118,16 @@ static int sq_pool_init(struct db_pool *pool, const char *url)
     return 0;
 }
 
+struct sqlite_checkpointer *db_sqlite_checkpointer(struct db_pool *pool)
+{
+    return ((struct sqlite_pool *)pool->priv)->checkpointer;
+}
+
 static void sq_pool_cleanup(struct db_pool *pool)
 {
     struct sqlite_pool *sp = pool->priv;
     sqlite3_close_v2(sp->anchor);
+    sqlite_checkpointer_free(sp->checkpointer); /* after the slots: pool.c closes them first */
     free(sp->filename);
     free(sp);
     pool->priv = NULL;
@@ -229,8 +242,11 @@ static int sq_open(struct db_conn *conn)
     if (rc != SQLITE_OK) {
         rc = map_error(conn, rc);
         sq_close(conn);
+        return rc;
     }
-    return rc;
+    if (sp->checkpointer)
+        sqlite_checkpointer_attach(sp->checkpointer, db);
+    return 0;
 }
 
 static bool sq_alive(struct db_conn *conn)

@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/db_internal.h"
+#include "db/sqlite_checkpoint.h"
 
 #include <ftw.h>
 #include <limits.h>
@@ -774,6 +775,35 @@ static void test_sqlite_busy_pauses_are_short(void **state)
     assert_int_equal(db_sqlite_busy_pause_us(0), 50);
 }
 
+/* Commits that take the WAL past SQLITE_CHECKPOINT_PAGES wake the pool's checkpointer
+ * thread instead of checkpointing in the committing caller; an in-memory pool has none. */
+static void test_sqlite_checkpoints_in_background(void **state)
+{
+    (void)state;
+    struct sqlite_checkpointer *cp = db_sqlite_checkpointer(pool);
+    assert_non_null(cp);
+    unsigned long before = sqlite_checkpointer_runs(cp);
+    script("CREATE TABLE IF NOT EXISTS bulk (body TEXT NOT NULL)");
+    char *body = xmalloc(6000);
+    memset(body, 'x', 5999);
+    body[5999] = '\0';
+    const struct db_param p[] = {DB_TEXT(body)};
+    struct db_conn *c = take(pool);
+    /* Two pages a commit or more: past the threshold well before the end. */
+    for (int i = 0; i < SQLITE_CHECKPOINT_PAGES; i++)
+        assert_int_equal(db_exec(c, "INSERT INTO bulk (body) VALUES ($1)", p, 1, NULL), 0);
+    db_release(c);
+    free(body);
+    for (int waited = 0; sqlite_checkpointer_runs(cp) == before && waited < 10000; waited += 10)
+        usleep(10000);
+    assert_true(sqlite_checkpointer_runs(cp) > before);
+
+    struct db_pool *mem = NULL;
+    assert_int_equal(db_pool_new("sqlite::memory:", 1, &mem), 0);
+    assert_null(db_sqlite_checkpointer(mem));
+    db_pool_free(mem);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_tables)
 
 static const struct CMUnitTest common_tests[] = {
@@ -801,6 +831,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_sqlite_concurrent_open),
     cmocka_unit_test(test_sqlite_relative_path),
     cmocka_unit_test(test_sqlite_busy_pauses_are_short),
+    cmocka_unit_test(test_sqlite_checkpoints_in_background),
 };
 
 static int sqlite_group(void)
