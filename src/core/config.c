@@ -518,6 +518,12 @@ void config_warnings(const struct usher_config *cfg, struct config_problems *war
         problem(warnings, "STRIPE_WEBHOOK_SECRET: not set; webhooks will be refused");
     if (!*cfg->mailgun_api_key || !*cfg->mailgun_domain)
         problem(warnings, "MAILGUN_API_KEY/MAILGUN_DOMAIN: not set; email is unavailable");
+    for (size_t i = 0; i < cfg->trusted_proxies.count; i++)
+        if (cfg->trusted_proxies.items[i].prefix_len == 0) {
+            problem(warnings, "TRUSTED_PROXIES: a /0 block trusts every address: any client "
+                              "can then choose its address with X-Forwarded-For");
+            break;
+        }
     if (getenv("USHER_TEST_CLOCK_FILE"))
         problem(warnings, "USHER_TEST_CLOCK_FILE: set; the clock is shifted for tests");
     if (!cfg->debug && !cfg->public_https)

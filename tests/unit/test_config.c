@@ -212,9 +212,22 @@ static void test_trusted_proxies(void **state)
     setenv("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, fd00::/8", 1);
     assert_int_equal(config_load(&cfg, &p), 0);
     assert_int_equal(cfg.trusted_proxies.count, 3);
+    struct config_problems none;
+    config_warnings(&cfg, &none);
+    assert_false(has_problem(&none, "TRUSTED_PROXIES"));
+    config_problems_cleanup(&none);
     config_problems_cleanup(&p);
     config_cleanup(&cfg);
     assert_null(cfg.trusted_proxies.items);
+
+    setenv("TRUSTED_PROXIES", "10.0.0.0/8, ::/0", 1);
+    assert_int_equal(config_load(&cfg, &p), 0);
+    struct config_problems warnings;
+    config_warnings(&cfg, &warnings);
+    assert_true(has_problem(&warnings, "TRUSTED_PROXIES: a /0 block trusts every address"));
+    config_problems_cleanup(&warnings);
+    config_problems_cleanup(&p);
+    config_cleanup(&cfg);
 
     setenv("TRUSTED_PROXIES", "127.0.0.1, proxy.internal", 1);
     assert_int_equal(config_load(&cfg, &p), USHER_ECONFIG);
