@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# bench/cost_growth.sh — does the cost of the hot paths grow with the number of users? For
+# each size, a fresh database seeded with that many users (bench/seed/*.sql: seats, sessions,
+# events, tasks in proportion), on SQLite and on PostgreSQL. See bench/README.md.
+#
+#   bench/cost_growth.sh                        1,000 and 100,000 users (about 5 minutes)
+#   SIZES="1000 100000 1000000" bench/cost_growth.sh   the million too (about 25 minutes)
+#   BENCH_PG=0 / BENCH_SQLITE=0 bench/cost_growth.sh   one engine only
+#
+# Per size it prints: GET /dashboard/ of a seated user (wrk, p50 and p99, median of ROUNDS
+# rounds), POST /onboarding/webhook/ (signed new events, p99 ack, median of rounds, with
+# `usher worker` processing them meanwhile), taking a seat (alloc_assign) and claiming the
+# next task (task_claim_next), timed by build/bench_scale on the same database (p50, p99 of
+# COUNT calls), and the resident memory of `usher serve` and `usher worker` after the load.
+# The figure to read is the ratio of each size to the smallest one (the first in SIZES), on
+# the same engine in the same run (goal: within 1.5× at a million users). Exits 0 whatever
+# the figures; non-zero only when something fails to start.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DURATION="${DURATION:-3s}"
+bench_init
+sizes="${SIZES:-1000 100000}"
+count="${COUNT:-300}"
+driver="${BENCH_SCALE_BIN:-$(dirname "$usher_bin")/bench_scale}"
+[ -x "$driver" ] || bench_die "$driver not found: build first (ninja -C build bench_scale)"
+command -v psql >/dev/null 2>&1 || [ "${BENCH_PG:-1}" = 0 ] ||
+    bench_die "psql is not installed (or set BENCH_PG=0)"
+secret="whsec_bench$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+export STRIPE_WEBHOOK_SECRET="$secret"
+export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-2}"
+run_tag="$(date +%s)"
+duration_s="$(awk -v d="$duration" 'BEGIN { v = d + 0; if (d ~ /m$/) v *= 60; print v }')"
+
+bench_p50() { awk '$1 == "50%" {print $2}' "$1"; }
+
+# db_exec URL SQL — one statement with write access, either engine.
+db_exec() {
+    case $1 in
+        sqlite://*) python3 -c 'import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+con.execute(sys.argv[2])
+con.commit()' "${1#sqlite://}" "$2" ;;
+        *) psql -X -q -v ON_ERROR_STOP=1 "$1" -c "$2" >/dev/null ;;
+    esac
+}
+
+# seed URL N — the rows of bench/seed/<engine>.sql for N users.
+seed() {
+    local now
+    now="$(date +%s)"
+    case $1 in
+        sqlite://*) python3 -c 'import sqlite3, sys
+sql = open(sys.argv[2]).read().replace("{n}", str(int(sys.argv[3]))).replace("{now}", str(int(sys.argv[4])))
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.executescript(sql)' "${1#sqlite://}" "$repo/bench/seed/sqlite.sql" "$2" "$now" ;;
+        *) psql -X -q -v ON_ERROR_STOP=1 -v n="$2" -v now="$now" "$1" \
+            -f "$repo/bench/seed/postgres.sql" >/dev/null ;;
+    esac
+}
+
+# A logged-in session for the user in the middle (a hand-made row: what a login stores).
+login_cookie() { # URL USER_ID — prints the cookie value
+    local cookie hash now
+    cookie="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+    hash="$(printf '%s' "$cookie" | sha256sum | cut -d' ' -f1)"
+    now="$(date +%s)"
+    db_exec "$1" "INSERT INTO sessions (id_hash, user_id, csrf_token, data, created_at, last_seen_at) VALUES ('$hash', $2, '$(printf '%064d' 0)', '{}', $now, $now)"
+    echo "$cookie"
+}
+
+results=()
+
+# measure ENGINE SIZE URL — one size on a fresh database; appends a row to results.
+measure() {
+    local engine=$1 size=$2 url=$3 name="$1-$2" t0 t1 cookie product round f
+    local d50=() d99=() w99=() wrate=() alloc claim srss shwm wrss whwm worker_pid
+    bench_start_usher "$name" "$url"
+    bench_usher_cli "$name" catalog apply "$repo/devstack/catalog.json" >/dev/null
+    t0="$(date +%s.%N)"
+    seed "$url" "$size"
+    t1="$(date +%s.%N)"
+    bench_log "$name: seeded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+    cookie="$(login_cookie "$url" $((size / 2)))"
+    for round in $(seq 1 "$rounds"); do
+        bench_wrk "$name.dash.$round" "http://127.0.0.1:$usher_port/dashboard/" \
+            -s "$repo/bench/count_status.lua" -H "Cookie: __Host-usher_session=$cookie"
+        f="$work/$name.dash.$round.wrk"
+        [ "$(bench_lua_value "$f" other)" = 0 ] ||
+            bench_die "$name: /dashboard/ answered other than 200 ($(bench_lua_value "$f" other) times)"
+        d50+=("$(bench_ms "$(bench_p50 "$f")")")
+        d99+=("$(bench_ms "$(bench_p99 "$f")")")
+    done
+    (cd "$work/$name" && exec "$usher_bin" worker) >"$work/$name/worker.log" 2>&1 &
+    worker_pid=$!
+    bench_pids+=("$worker_pid")
+    for round in $(seq 1 "$rounds"); do
+        f="$work/$name.events.$round"
+        python3 "$repo/bench/webhook_events.py" "$f" \
+            "$(awk -v d="$duration_s" 'BEGIN { printf "%d", 8000 * d + 1000 }')" "$secret" \
+            "${run_tag}${name}r$round" "$threads" || bench_die "could not write the signed events"
+        bench_wrk "$name.hook.$round" "http://127.0.0.1:$usher_port/onboarding/webhook/" \
+            -s "$repo/bench/webhook.lua" -- "$f"
+        rm -f "$f".*
+        f="$work/$name.hook.$round.wrk"
+        [ "$(bench_lua_value "$f" other)" = 0 ] && [ "$(bench_lua_value "$f" repeats)" = 0 ] ||
+            bench_die "$name: webhook answers other than 200, or repeated events"
+        w99+=("$(bench_ms "$(bench_p99 "$f")")")
+        wrate+=("$(bench_rps "$f")")
+    done
+    bench_usher_alive "$name"
+    kill -0 "$worker_pid" 2>/dev/null || bench_die "usher worker died ($name)"
+    read -r srss shwm <<<"$(bench_rss "$usher_pid")"
+    read -r wrss whwm <<<"$(bench_rss "$worker_pid")"
+    bench_stop_pid "$worker_pid"
+    product="$(bench_count "$url" "SELECT id FROM products WHERE slug = 'nextcloud'")"
+    alloc="$("$driver" "$url" alloc "$product" 1 "$size" "$count")" || bench_die "bench_scale alloc failed ($name)"
+    claim="$("$driver" "$url" claim "$count")" || bench_die "bench_scale claim failed ($name)"
+    bench_stop_usher
+    results+=("$(printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s' "$engine" "$size" \
+        "$(bench_median "${d50[@]}")" "$(bench_median "${d99[@]}")" "$(bench_median "${w99[@]}")" \
+        "$(bench_median "${wrate[@]}")" \
+        "$(awk '{ sub("p50_ms=", "", $1); print $1 }' <<<"$alloc")" \
+        "$(awk '{ sub("p99_ms=", "", $2); print $2 }' <<<"$alloc")" \
+        "$(awk '{ sub("p50_ms=", "", $1); print $1 }' <<<"$claim")" \
+        "$(awk '{ sub("p99_ms=", "", $2); print $2 }' <<<"$claim")" \
+        "$srss" "$shwm" "$wrss" "$whwm")")
+    bench_log "$name: ${results[-1]}"
+}
+
+if [ "${BENCH_SQLITE:-1}" != 0 ]; then
+    for size in $sizes; do
+        mkdir -p "$work/sqlite-$size"
+        measure SQLite "$size" "sqlite:///$work/sqlite-$size/usher.sqlite3"
+        rm -f "$work/sqlite-$size"/usher.sqlite3*
+    done
+fi
+if [ "${BENCH_PG:-1}" != 0 ]; then
+    for size in $sizes; do
+        if bench_start_pg "pg-$size"; then
+            measure PostgreSQL "$size" "$pg_url"
+            "$repo/scripts/pg-cluster" stop "$work/pg-$size" >/dev/null 2>&1 || true
+            rm -rf "${work:?}/pg-$size"
+        else
+            bench_log "no PostgreSQL cluster could be started: PostgreSQL skipped"
+            break
+        fi
+    done
+fi
+
+# The table: each figure, and in brackets its ratio to the first size of the same engine.
+printf '%s\n' "${results[@]}" | awk -v load="wrk -t$threads -c$connections -d$duration, $rounds rounds; $count calls" '
+    BEGIN { printf "cost growth with the number of users  (%s; medians of rounds; [ratio to the smallest size], goal <= 1.5)\n", load }
+    function r(v, b) { return (b > 0) ? sprintf("%.2f", v / b) : "-" }
+    {
+        if (!($1 in base)) {
+            base[$1] = $0
+            printf "%s\n  %9s  %-22s %-22s %-22s %-22s %-22s %s\n", $1, "users", "dashboard p50 / p99 ms", "webhook p99 ms (ev/s)", "allocation p50 / p99", "task claim p50 / p99", "serve / worker RSS MB", "(peak)"
+            split($0, b0)
+        }
+        printf "  %9d  %-22s %-22s %-22s %-22s %-22s %s\n", $2,
+            sprintf("%.2f / %.2f [%s]", $3, $4, r($4, b0[4])),
+            sprintf("%.2f (%d) [%s]", $5, $6, r($5, b0[5])),
+            sprintf("%.2f / %.2f [%s]", $7, $8, r($8, b0[8])),
+            sprintf("%.2f / %.2f [%s]", $9, $10, r($10, b0[10])),
+            sprintf("%.1f + %.1f = %.1f", $11 / 1024, $13 / 1024, ($11 + $13) / 1024),
+            sprintf("(%.1f + %.1f)%s", $12 / 1024, $14 / 1024, (($11 + $13) / 1024 < 20) ? "" : "  over 20 MB")
+    }'
+bench_keep cost_growth
