@@ -20,15 +20,17 @@ struct current_seat {
     int64_t instance_id; /* 0 when waiting */
 };
 
-/* Serializes allocations of one product: locks its instance rows in id order. */
+/* Serializes allocations of one product: locks the product's row. One lock whatever the
+ * number of instances (locking each instance row cost a write per instance, and the
+ * instances grow with the users). NO KEY UPDATE, so that inserts referring to the product
+ * (assignments, subscription items: their foreign keys take KEY SHARE) do not wait. */
 static int lock_product(struct db_conn *conn, int64_t product_id)
 {
     if (db_conn_dialect(conn) != DB_POSTGRES)
         return 0; /* SQLite: the write transaction already excludes every other writer */
     const struct db_param p[] = {DB_INT(product_id)};
     struct db_result *res = NULL;
-    int rc = db_query(conn, "SELECT id FROM instances WHERE product_id = $1 ORDER BY id FOR UPDATE",
-                      p, 1, &res);
+    int rc = db_query(conn, "SELECT id FROM products WHERE id = $1 FOR NO KEY UPDATE", p, 1, &res);
     db_result_free(res);
     return rc;
 }
@@ -64,7 +66,10 @@ static int free_seat(struct db_conn *conn, int64_t instance_id)
                    p, 1, NULL);
 }
 
-/* Takes a seat on the best instance; *instance_id is 0 when none has room. */
+/* Takes a seat on the best instance; *instance_id is 0 when none has room. The choice reads
+ * instances_choice_idx (migration 0006) in order; the outer WHERE repeats the conditions so
+ * that PostgreSQL checks them again on the row it updates should an operator have changed
+ * the instance meanwhile (the product lock does not cover instance edits). */
 static int take_best_seat(struct db_conn *conn, int64_t product_id, int64_t now,
                           int64_t *instance_id)
 {
@@ -76,7 +81,8 @@ static int take_best_seat(struct db_conn *conn, int64_t product_id, int64_t now,
                       "AND auto_allocate AND allocated_seats < allocation_cap "
                       "ORDER BY CASE WHEN allocated_seats < soft_cap THEN 0 ELSE 1 END, "
                       "allocated_seats, name LIMIT 1) "
-                      "AND allocated_seats < allocation_cap RETURNING id",
+                      "AND is_active AND auto_allocate AND allocated_seats < allocation_cap "
+                      "RETURNING id",
                       p, 2, &res);
     if (rc == 0)
         *instance_id = db_result_rows(res) ? db_result_int(res, 0, 0) : 0;

@@ -4,8 +4,8 @@
  * Every change to an assignment changes its instance's allocated_seats in the same
  * transaction, so allocated_seats always equals the number of active assignments. All
  * automatic allocations for one product are serialized: on PostgreSQL by locking that
- * product's instance rows (SELECT … FOR UPDATE, in id order so concurrent callers never
- * deadlock), on SQLite by the write transaction. That keeps the invariants under any
+ * product's row (SELECT … FOR NO KEY UPDATE: one lock however many instances it has), on
+ * SQLite by the write transaction. That keeps the invariants under any
  * concurrency and across processes: automatic allocation never takes an instance past its
  * allocation_cap, nothing ever takes one past its hard_cap (also a CHECK in the schema).
  *
