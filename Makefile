@@ -4,8 +4,8 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 MESON_OPTS ?=
 
-.PHONY: all bootstrap build build-asan fuzz-build run test test-fast cluster-demo bench fuzz image \
-	clean
+.PHONY: all bootstrap build build-asan fuzz-build run test test-fast cluster-demo bench bench-growth \
+	fuzz image clean
 
 all: build
 
@@ -59,6 +59,8 @@ image:
 	@scripts/image
 
 # Each script starts its own throwaway servers and stops them again; see bench/README.md.
+# SIZES sets cost_growth.sh's user counts: 1,000 and 100,000 unless told (a million is
+# opt-in, `make bench-growth SIZES="1000 100000 1000000"`, about 25 minutes more).
 bench: build
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/health.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/plan_page.sh
@@ -66,6 +68,10 @@ bench: build
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/provisioning.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/recovery_enumeration.sh
 	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/admin_users.sh
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/cost_growth.sh
+
+bench-growth: build
+	@USHER_BIN="$${USHER_BIN:-$(CURDIR)/$(BUILD)/usher}" bench/cost_growth.sh
 
 # Every harness for FUZZ_SECONDS (default 600) each; `make test` runs them 20 s each.
 fuzz: fuzz-build
