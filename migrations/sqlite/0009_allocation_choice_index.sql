@@ -1,4 +1,4 @@
--- 0006_allocation_choice_index.sql (SQLite) — the instance automatic allocation picks, from an index.
+-- 0009_allocation_choice_index.sql (SQLite) — the instance automatic allocation picks, from an index.
 --
 -- Allocation (src/domain/allocation.c, take_best_seat) wants the active, auto-allocating
 -- instance of a product still under its allocation cap, those under their soft cap first,
@@ -9,7 +9,7 @@
 -- under its cap is the answer. The expression must stay word for word that of the query's
 -- ORDER BY (SQLite matches index expressions by their text).
 --
--- Numbered 0006: 0005 is the hot-index migration of another branch.
+-- Numbered 0009: 0005–0008 are the hot indexes and the admin console.
 CREATE INDEX instances_choice_idx ON instances
     (product_id, (CASE WHEN allocated_seats < soft_cap THEN 0 ELSE 1 END), allocated_seats, name)
     WHERE is_active AND auto_allocate;

@@ -67,7 +67,7 @@ static int free_seat(struct db_conn *conn, int64_t instance_id)
 }
 
 /* Takes a seat on the best instance; *instance_id is 0 when none has room. The choice reads
- * instances_choice_idx (migration 0006) in order; the outer WHERE repeats the conditions so
+ * instances_choice_idx (migration 0009) in order; the outer WHERE repeats the conditions so
  * that PostgreSQL checks them again on the row it updates should an operator have changed
  * the instance meanwhile (the product lock does not cover instance edits). */
 static int take_best_seat(struct db_conn *conn, int64_t product_id, int64_t now,
