@@ -288,7 +288,7 @@ static void test_concurrent_allocations_hold_the_invariants(void **state)
     assert_seats_match_assignments(f);
 }
 
-/* The choice of instance must come from instances_choice_idx (migration 0006), not from a
+/* The choice of instance must come from instances_choice_idx (migration 0009), not from a
  * sort of every instance of the product: instances grow with the users, and that sort made
  * an allocation 7 times slower at a million users (bench/cost_growth.sh). The SELECT is the
  * subquery of take_best_seat in src/domain/allocation.c, word for word: keep them in step.
