@@ -627,15 +627,13 @@ int task_batch_progress(struct db_conn *conn, const char *dedup_prefix, int64_t 
     return rc;
 }
 
-int task_retry(struct db_conn *conn, int64_t id, int64_t now)
+int task_retry_in_tx(struct db_conn *conn, int64_t id, int64_t now, enum task_retry_result *result)
 {
     const struct db_param p[] = {DB_INT(id), DB_INT(now)};
-    int rc = db_begin(conn, DB_TX_WRITE);
-    if (rc != 0)
-        return rc;
     struct db_result *res = NULL;
-    rc = db_query(conn, "SELECT state FROM tasks WHERE id = $1", p, 1, &res);
+    int rc = db_query(conn, "SELECT state FROM tasks WHERE id = $1", p, 1, &res);
     const char *state = rc == 0 && db_result_rows(res) == 1 ? db_result_text(res, 0, 0) : NULL;
+    int64_t changed = 0;
     if (rc == 0 && !state) {
         rc = USHER_ENOTFOUND;
     } else if (rc == 0 && !strcmp(state, "failed")) {
@@ -643,17 +641,33 @@ int task_retry(struct db_conn *conn, int64_t id, int64_t now)
                      "UPDATE tasks SET state = 'queued', attempts = 0, run_at = $2, "
                      "lease_until = NULL, relayed_at = NULL, updated_at = $2 "
                      "WHERE id = $1 AND state = 'failed'",
-                     p, DB_NPARAMS(p), NULL);
+                     p, DB_NPARAMS(p), &changed);
+        *result = TASK_RETRY_REQUEUED;
     } else if (rc == 0 && !strcmp(state, "queued")) {
         /* Not yet due (waiting for a retry): due now. relayed_at is already NULL then. */
         rc = db_exec(conn,
                      "UPDATE tasks SET run_at = $2, updated_at = $2 "
                      "WHERE id = $1 AND state = 'queued' AND run_at > $2",
-                     p, DB_NPARAMS(p), NULL);
+                     p, DB_NPARAMS(p), &changed);
+        *result = changed ? TASK_RETRY_MADE_DUE : TASK_RETRY_ALREADY_DUE;
+        changed = 1;
     } else if (rc == 0) {
         rc = USHER_ECONFLICT;
     }
+    /* The row changed state between the read and the write (another retry, a worker). */
+    if (rc == 0 && changed != 1)
+        rc = USHER_ECONFLICT;
     db_result_free(res);
+    return rc;
+}
+
+int task_retry(struct db_conn *conn, int64_t id, int64_t now)
+{
+    int rc = db_begin(conn, DB_TX_WRITE);
+    if (rc != 0)
+        return rc;
+    enum task_retry_result result;
+    rc = task_retry_in_tx(conn, id, now, &result);
     return finish_tx(conn, rc);
 }
 

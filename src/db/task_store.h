@@ -187,6 +187,15 @@ int task_batch_progress(struct db_conn *conn, const char *dedup_prefix, int64_t 
  */
 int task_retry(struct db_conn *conn, int64_t id, int64_t now);
 
+enum task_retry_result {
+    TASK_RETRY_REQUEUED = 1, /* it had failed: queued now with a fresh set of retries */
+    TASK_RETRY_MADE_DUE = 2, /* it was waiting for a retry: due now */
+    TASK_RETRY_ALREADY_DUE = 3, /* it was queued and due already: nothing changed */
+};
+/* task_retry inside the caller's write transaction (the admin console records its audit
+ * entry in the same one); *result says what happened. */
+int task_retry_in_tx(struct db_conn *conn, int64_t id, int64_t now, enum task_retry_result *result);
+
 /*
  * Copies the queue's figures into the metrics registry (call just before a scrape):
  * gauges usher_tasks_failed, usher_tasks_queued, usher_tasks_running, and the counter

@@ -133,6 +133,12 @@ static int assign_in_tx(struct db_conn *conn, int64_t user_id, int64_t product_i
     return rc;
 }
 
+int alloc_assign_in_tx(struct db_conn *conn, int64_t user_id, int64_t product_id, int64_t now,
+                       struct alloc_result *out)
+{
+    return assign_in_tx(conn, user_id, product_id, now, out);
+}
+
 typedef int (*tx_body_fn)(struct db_conn *conn, void *arg);
 
 /* Runs body in a write transaction on a borrowed connection, retrying conflicts. */

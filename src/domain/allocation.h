@@ -34,6 +34,11 @@ struct alloc_result {
 /* Makes sure the user holds a seat for the product (one that requires an instance). */
 int alloc_assign(struct db_pool *pool, int64_t user_id, int64_t product_id, int64_t now,
                  struct alloc_result *out);
+struct db_conn;
+/* alloc_assign inside the caller's write transaction (the admin console's "allocate now"
+ * records its audit entry in the same one). A conflict is returned, not retried. */
+int alloc_assign_in_tx(struct db_conn *conn, int64_t user_id, int64_t product_id, int64_t now,
+                       struct alloc_result *out);
 /* Gives the seat back (never below zero) and deletes the assignment, waiting or active.
  * No assignment is not an error. */
 int alloc_release(struct db_pool *pool, int64_t user_id, int64_t product_id);

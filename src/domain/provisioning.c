@@ -273,16 +273,22 @@ int provisioning_sync_attributes(struct db_pool *pool, int64_t user_id, int64_t 
     return rc;
 }
 
+int provisioning_request_sync_conn(struct db_conn *conn, int64_t user_id, int64_t now)
+{
+    json_t *args = json_pack("{s:I}", "user_id", (json_int_t)user_id);
+    int rc = task_enqueue(conn, "sync_user_post_checkout", args, TASK_LONG_MAX_ATTEMPTS, now, NULL,
+                          NULL);
+    json_decref(args);
+    return rc;
+}
+
 int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now)
 {
     struct db_conn *conn = NULL;
     int rc = db_acquire(pool, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
-    json_t *args = json_pack("{s:I}", "user_id", (json_int_t)user_id);
-    rc = task_enqueue(conn, "sync_user_post_checkout", args, TASK_LONG_MAX_ATTEMPTS, now, NULL,
-                      NULL);
-    json_decref(args);
+    rc = provisioning_request_sync_conn(conn, user_id, now);
     db_release(conn);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+struct db_conn;
 struct db_pool;
 
 struct identity_ops {
@@ -71,5 +72,7 @@ int provisioning_required_groups(struct db_pool *pool, json_t **out);
 
 /* Enqueues sync_user_post_checkout for the user (the worker runs provisioning_sync_user). */
 int provisioning_request_sync(struct db_pool *pool, int64_t user_id, int64_t now);
+/* The same inside the caller's transaction. */
+int provisioning_request_sync_conn(struct db_conn *conn, int64_t user_id, int64_t now);
 
 #endif
