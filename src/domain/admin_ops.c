@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "db/db.h"
+#include "domain/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,21 +128,14 @@ int admin_ops_audit(struct db_conn *conn, const struct admin_actor *actor, const
                     const char *target_type, int64_t target_id, const json_t *before,
                     const json_t *after, int64_t now)
 {
-    /* TODO(admin-ops): call domain/audit.h once the foundation lands. */
-    json_t *detail = json_pack("{s:O?,s:O?}", "before", before, "after", after);
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(detail);
-    if (!text)
-        return USHER_EINVAL;
     char target[24];
     snprintf(target, sizeof target, "%lld", (long long)target_id);
-    const struct db_param p[] = {DB_INT(now),     DB_INT(actor->user_id), DB_TEXT(actor->username),
-                                 DB_TEXT(action), DB_TEXT(target_type),   DB_TEXT(target),
-                                 DB_TEXT(text)};
-    int rc = db_exec(conn,
-                     "INSERT INTO audit_log (created_at, actor_user_id, actor, action, "
-                     "target_type, target_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                     p, DB_NPARAMS(p), NULL);
-    free(text);
-    return rc;
+    const struct audit_entry e = {.actor_user_id = actor->user_id,
+                                  .actor = actor->username,
+                                  .action = action,
+                                  .target_type = target_type,
+                                  .target_id = target,
+                                  .before = before,
+                                  .after = after};
+    return audit_record(conn, now, &e);
 }

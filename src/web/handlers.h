@@ -79,5 +79,20 @@ int web_admin_user_item(struct web_request *r);
 /* admin_users_bulk.c: POST /admin/users/bulk/ (confirm, then start) */
 int web_admin_users_bulk(struct web_request *r);
 /* ---- end admin-users ---- */
+/* ---- admin console (SPEC §9): admin-ops ---- */
+/* admin_stripe_events.c */
+int web_admin_stripe_events(struct web_request *r);
+int web_admin_stripe_event(struct web_request *r);
+/* admin_tasks.c */
+int web_admin_tasks(struct web_request *r);
+int web_admin_task(struct web_request *r);
+int web_admin_tasks_retry(struct web_request *r);
+/* admin_waitlist.c */
+int web_admin_waitlist(struct web_request *r);
+int web_admin_waitlist_csv(struct web_request *r);
+/* admin_assignments.c */
+int web_admin_assignments(struct web_request *r);
+int web_admin_assignment_allocate(struct web_request *r);
+/* ---- end admin-ops ---- */
 
 #endif

@@ -82,6 +82,20 @@ static const struct web_route routes[] = {
     {"/admin/users/bulk/", WEB_POST, web_admin_users_bulk, WEB_ADMIN, 0, "admin_users_bulk"},
     {"/admin/users/*", WEB_GET, web_admin_user_item, WEB_ADMIN, 0, "admin_user"},
     /* ---- end admin-users ---- */
+    /* ---- admin console (SPEC §9): admin-ops (exact paths before their prefixes) ---- */
+    {"/admin/stripe-events/", WEB_GET, web_admin_stripe_events, WEB_ADMIN, 0,
+     "admin_stripe_events"},
+    {"/admin/stripe-events/*", WEB_GET | WEB_POST, web_admin_stripe_event, WEB_ADMIN, 0,
+     "admin_stripe_event"},
+    {"/admin/tasks/", WEB_GET, web_admin_tasks, WEB_ADMIN, 0, "admin_tasks"},
+    {"/admin/tasks/retry/", WEB_POST, web_admin_tasks_retry, WEB_ADMIN, 0, "admin_tasks_retry"},
+    {"/admin/tasks/*", WEB_GET | WEB_POST, web_admin_task, WEB_ADMIN, 0, "admin_task"},
+    {"/admin/waitlist/", WEB_GET, web_admin_waitlist, WEB_ADMIN, 0, "admin_waitlist"},
+    {"/admin/waitlist.csv", WEB_GET, web_admin_waitlist_csv, WEB_ADMIN, 0, "admin_waitlist_csv"},
+    {"/admin/assignments/", WEB_GET, web_admin_assignments, WEB_ADMIN, 0, "admin_assignments"},
+    {"/admin/assignments/*", WEB_POST, web_admin_assignment_allocate, WEB_ADMIN, 0,
+     "admin_assignment_allocate"},
+    /* ---- end admin-ops ---- */
 };
 
 const struct web_route *web_route_find(const char *path)
