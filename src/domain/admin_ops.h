@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define ADMIN_OPS_PAGE_MAX 200
-#define ADMIN_OPS_QUERY_MAX 254 /* a search string's longest accepted length, in bytes */
+#define ADMIN_OPS_QUERY_MAX 800 /* a search string's longest length in bytes (200 characters) */
 #define ADMIN_OPS_MSG_MAX 256
 
 /* The administrator who acts (borrowed strings). */

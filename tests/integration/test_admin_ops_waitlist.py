@@ -39,6 +39,8 @@ def test_list_search_and_pages(admin_client, db):
         assert r.status_code == 200 and "No entries match." in r.text, hostile
     assert admin_client.get("/admin/waitlist/?q=%01").status_code == 400
     assert admin_client.get("/admin/waitlist/?q=" + "a" * 300).status_code == 400
+    # 200 characters is the limit, however many bytes they take.
+    assert admin_client.get("/admin/waitlist/?q=" + "%C3%A9" * 200).status_code == 200
     first = admin_client.get("/admin/waitlist/?limit=3").text
     assert "ann@example.test" not in first
     next_url = first.split('class="button" href="')[-1].split('"')[0].replace("&amp;", "&")
