@@ -48,11 +48,12 @@ int admin_assignments_list(struct db_pool *pool, const struct admin_assignment_f
         (state && strcmp(state, "active") && strcmp(state, "waiting_capacity")))
         return USHER_EINVAL;
     struct admin_query q;
-    admin_query_init(&q, "SELECT a.id, a.user_id, u.username, u.email, a.product_id, p.name, "
-                         "a.instance_id, i.name, a.state, a.assigned_at, a.created_at "
-                         "FROM instance_assignments a JOIN users u ON u.id = a.user_id "
-                         "JOIN products p ON p.id = a.product_id "
-                         "LEFT JOIN instances i ON i.id = a.instance_id WHERE 1 = 1");
+    admin_query_init(&q, "instance_assignments",
+                     "SELECT a.id, a.user_id, u.username, u.email, a.product_id, p.name, "
+                     "a.instance_id, i.name, a.state, a.assigned_at, a.created_at "
+                     "FROM instance_assignments a JOIN users u ON u.id = a.user_id "
+                     "JOIN products p ON p.id = a.product_id "
+                     "LEFT JOIN instances i ON i.id = a.instance_id WHERE 1 = 1");
     if (state)
         admin_query_and(&q, "a.state =", DB_TEXT(state));
     if (f->product_id)

@@ -79,7 +79,8 @@ int admin_events_list(struct db_pool *pool, const struct admin_event_filter *f, 
         (type && !valid_type(type)) || (q && !valid_event_id(q)))
         return USHER_EINVAL;
     struct admin_query qy;
-    admin_query_init(&qy, "SELECT " EVENT_COLUMNS " FROM stripe_events WHERE 1 = 1");
+    admin_query_init(&qy, "stripe_events",
+                     "SELECT " EVENT_COLUMNS " FROM stripe_events WHERE 1 = 1");
     if (status)
         admin_query_and(&qy, "status =", DB_TEXT(status));
     if (type)

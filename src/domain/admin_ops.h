@@ -15,6 +15,7 @@
 #define USHER_DOMAIN_ADMIN_OPS_H
 
 #include "core/buf.h"
+#include "db/count.h"
 #include "db/db.h"
 
 #include <jansson.h>
@@ -30,37 +31,41 @@ struct admin_actor {
     const char *username;
 };
 
-/* One page of a list: rows (owned JSON array of objects) and the next page's `before`. */
+/* One page of a list: rows (owned JSON array of objects), the next page's `before`, and how
+ * many rows the whole list has (db/count.h: estimated on a big unfiltered PostgreSQL table,
+ * else exact up to DB_COUNT_CAP). */
 struct admin_page {
     json_t *rows;
     int64_t next_before; /* 0: this is the last page */
+    struct db_count count;
 };
 void admin_page_cleanup(struct admin_page *page);
 
 /* USHER_EINVAL unless 0 <= before and 1 <= limit <= ADMIN_OPS_PAGE_MAX. */
 int admin_page_check(int64_t before, int limit);
 
-/* Runs the query (its last parameter must be LIMIT limit + 1) and makes each row an object
- * through row_fn; sets next_before from the id (column 0) of the last row shown. */
+/* Makes row `row` of a list query's result an object. */
 typedef json_t *(*admin_row_fn)(const struct db_result *res, int row);
-int admin_page_query(struct db_pool *pool, const char *sql, const struct db_param *params,
-                     int nparams, int limit, admin_row_fn row_fn, struct admin_page *out);
 
 /*
  * A filtered list query assembled from fixed SQL fragments (never from input): start with
- * the SELECT ending in "WHERE 1 = 1", add one "AND <fragment> $n" per filter with its value,
- * then admin_query_page adds the keyset condition, the order and the limit, runs it and
- * frees what it built.
+ * the SELECT ending in "WHERE 1 = 1" and the table it lists, add one "AND <fragment> $n" per
+ * filter with its value, then admin_query_page counts the matches, adds the keyset
+ * condition, the order and the limit, runs it (row 0 of the result is the id) and frees what
+ * it built.
  */
 #define ADMIN_QUERY_PARAMS_MAX 8
 struct admin_query {
     struct buf sql;
+    const char *table; /* counted whole when no filter is set */
     struct db_param params[ADMIN_QUERY_PARAMS_MAX];
     int n;
 };
-void admin_query_init(struct admin_query *q, const char *select);
+void admin_query_init(struct admin_query *q, const char *table, const char *select);
 /* fragment: e.g. "a.state =" (the placeholder is appended). */
 void admin_query_and(struct admin_query *q, const char *fragment, struct db_param value);
+/* AND column LIKE pattern ESCAPE '\' (see admin_like_contains). */
+void admin_query_and_like(struct admin_query *q, const char *column, const char *pattern);
 /* id_column: e.g. "a.id". */
 int admin_query_page(struct admin_query *q, struct db_pool *pool, const char *id_column,
                      int64_t before, int limit, admin_row_fn row_fn, struct admin_page *out);

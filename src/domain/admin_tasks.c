@@ -60,8 +60,9 @@ int admin_tasks_list(struct db_pool *pool, const struct admin_task_filter *f, in
         (name && !valid_name(name)))
         return USHER_EINVAL;
     struct admin_query q;
-    admin_query_init(&q, "SELECT id, name, state, attempts, max_attempts, run_at, updated_at, "
-                         "last_error FROM tasks WHERE 1 = 1");
+    admin_query_init(&q, "tasks",
+                     "SELECT id, name, state, attempts, max_attempts, run_at, updated_at, "
+                     "last_error FROM tasks WHERE 1 = 1");
     if (state)
         admin_query_and(&q, "state =", DB_TEXT(state));
     if (name)

@@ -55,19 +55,13 @@ int admin_waitlist_list(struct db_pool *pool, const char *q, int64_t before, int
     out->next_before = 0;
     if (admin_page_check(before, limit) != 0 || admin_waitlist_check_query(q) != 0)
         return USHER_EINVAL;
+    struct admin_query qy;
+    admin_query_init(&qy, "waitlist_entries",
+                     "SELECT id, email, created_at, synced_at FROM waitlist_entries WHERE 1 = 1");
     char *like = q && *q ? pattern(q) : NULL;
-    /* before = 0 means from the top: compare with the largest id instead. */
-    /* Without a search the pattern is '%', which matches every address. */
-    const struct db_param p[] = {DB_TEXT(like ? like : "%"),
-                                 DB_INT(before > 0 ? before : INT64_MAX), DB_INT(limit + 1)};
-    int rc =
-        admin_page_query(pool,
-                         like ? "SELECT id, email, created_at, synced_at FROM waitlist_entries "
-                                "WHERE email LIKE $1 ESCAPE '\\' AND id < $2 "
-                                "ORDER BY id DESC LIMIT $3"
-                              : "SELECT id, email, created_at, synced_at FROM waitlist_entries "
-                                "WHERE $1 = '%' AND id < $2 ORDER BY id DESC LIMIT $3",
-                         p, DB_NPARAMS(p), limit, entry_row, out);
+    if (like)
+        admin_query_and_like(&qy, "email", like);
+    int rc = admin_query_page(&qy, pool, "id", before, limit, entry_row, out);
     free(like);
     return rc;
 }

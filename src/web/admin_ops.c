@@ -34,6 +34,12 @@ void web_ops_list_ctx(struct web_request *r, json_t *ctx, const char *list, stru
                       const char *const *keep)
 {
     json_object_set_new(ctx, "empty", json_boolean(json_array_size(page->rows) == 0));
+    char count[64];
+    web_admin_count_label(&page->count, count, sizeof count);
+    json_object_set_new(ctx, "count_label", json_string(count));
+    json_object_set_new(
+        ctx, "count_one",
+        json_boolean(page->count.n == 1 && !page->count.estimated && !page->count.more));
     json_object_set_new(ctx, "rows", page->rows);
     page->rows = NULL;
     if (page->next_before > 0) {

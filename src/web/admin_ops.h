@@ -17,8 +17,8 @@ struct admin_actor web_ops_actor(const struct web_request *r);
  * 400 page was sent (the handler returns 0). */
 int web_ops_paging(struct web_request *r, const char *list, int *limit, int64_t *before);
 
-/* Puts rows, the next-page link (keeping the query fields named in keep) and an empty-state
- * flag into ctx. Takes the page's rows. */
+/* Puts rows, count_label ("1,234", "about 1,200,000"), the next-page link (keeping the query
+ * fields named in keep) and an empty-state flag into ctx. Takes the page's rows. */
 void web_ops_list_ctx(struct web_request *r, json_t *ctx, const char *list, struct admin_page *page,
                       const char *const *keep);
 

@@ -41,7 +41,9 @@ def test_list_and_filters(admin_client, db):
     assert page.status_code == 200
     assert "ann" in page.text and "carl" in page.text and "dora" in page.text
     assert page.text.count("Allocate now</button>") == 2
+    assert "3 assignments match." in page.text
     waiting = admin_client.get(LIST + "?state=waiting_capacity").text
+    assert "2 assignments match." in waiting
     assert "carl" in waiting and ">ann<" not in waiting
     cloud = admin_client.get(LIST + "?product=1").text
     assert "carl" in cloud and "dora" not in cloud

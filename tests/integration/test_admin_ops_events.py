@@ -22,7 +22,9 @@ def test_list_filters_and_pages(admin_client, db):
     for e in ("evt_ok1", "evt_bad1", "evt_ign1", "evt_new1"):
         assert e in page.text
     assert page.text.index("evt_new1") < page.text.index("evt_ok1")  # newest first
+    assert "4 events match." in page.text
     failed = admin_client.get(LIST + "?status=failed").text
+    assert "1 event matches." in failed
     assert "evt_bad1" in failed and "evt_ok1" not in failed and "kc down" in failed
     by_type = admin_client.get(LIST + "?type=invoice.paid").text
     assert "evt_ok1" in by_type and "evt_new1" in by_type and "evt_bad1" not in by_type

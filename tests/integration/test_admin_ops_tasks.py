@@ -21,7 +21,9 @@ def test_list_filters_by_state_and_name(admin_client, db):
     assert page.status_code == 200
     for tid in (failed, done, queued):
         assert f'href="/admin/tasks/{tid}/"' in page.text
+    assert "3 tasks match." in page.text
     only_failed = admin_client.get(LIST + "?state=failed").text
+    assert "1 task matches." in only_failed
     assert f"/admin/tasks/{failed}/" in only_failed and f"/admin/tasks/{done}/" not in only_failed
     assert "keycloak: 503" in only_failed
     # Only failed tasks can be selected for a retry.

@@ -27,7 +27,9 @@ def test_list_search_and_pages(admin_client, db):
     page = admin_client.get("/admin/waitlist/")
     assert page.status_code == 200
     assert page.text.index("100%@example.test") < page.text.index("ann@example.test")
+    assert "4 entries match." in page.text
     found = admin_client.get("/admin/waitlist/?q=OTHER").text
+    assert "1 entry matches." in found
     assert "carl@other.test" in found and "ann@example.test" not in found
     # % and _ are characters, not wildcards.
     pct = admin_client.get("/admin/waitlist/?q=%25").text
