@@ -90,6 +90,23 @@ int admin_events_list(struct db_pool *pool, const struct admin_event_filter *f, 
     return admin_query_page(&qy, pool, "id", before, limit, event_row, out);
 }
 
+/* The delivery's own processing task (found by its dedup key, an indexed lookup), as
+ * {id, state}, or null when it is gone (done tasks are purged). */
+static json_t *delivery_task(struct db_pool *pool, const char *event_id)
+{
+    char *key = xasprintf("process_stripe_event:%s", event_id);
+    const struct db_param p[] = {DB_TEXT(key)};
+    struct db_result *res = NULL;
+    json_t *task = NULL;
+    if (db_pool_query(pool, "SELECT id, state FROM tasks WHERE dedup_key = $1", p, 1, &res) == 0 &&
+        db_result_rows(res) == 1)
+        task = json_pack("{s:I,s:s}", "id", (json_int_t)db_result_int(res, 0, 0), "state",
+                         db_result_text(res, 0, 1));
+    db_result_free(res);
+    free(key);
+    return task ? task : json_null();
+}
+
 int admin_event_get(struct db_pool *pool, int64_t id, json_t **out)
 {
     const struct db_param p[] = {DB_INT(id)};
@@ -104,6 +121,7 @@ int admin_event_get(struct db_pool *pool, int64_t id, json_t **out)
         json_t *v = json_string(payload);
         json_object_set_new(o, "payload", v ? v : json_string("(payload is not UTF-8)"));
         free(payload);
+        json_object_set_new(o, "task", delivery_task(pool, db_result_text(res, 0, 1)));
         *out = o;
     }
     db_result_free(res);

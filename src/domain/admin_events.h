@@ -28,7 +28,8 @@ struct admin_event_filter {
 int admin_events_list(struct db_pool *pool, const struct admin_event_filter *f, int64_t before,
                       int limit, struct admin_page *out);
 
-/* The row fields plus payload (indented JSON text); USHER_ENOTFOUND. */
+/* The row fields plus payload (indented JSON text) and task ({id, state} of the delivery's
+ * process_stripe_event task, or null once it is purged); USHER_ENOTFOUND. */
 int admin_event_get(struct db_pool *pool, int64_t id, json_t **out);
 
 /* Retries the event (see above). USHER_ENOTFOUND; USHER_ECONFLICT when it is processed or

@@ -79,6 +79,7 @@ def test_retry_failed_event_requeues_its_task_once_with_an_audit_entry(admin_cli
                    dedup="process_stripe_event:evt_fail", attempts=11)
     page = admin_client.get(f"{LIST}{eid}/")
     assert "Retry this event" in page.text
+    assert f'<a href="/admin/tasks/{tid}/">Task {tid}</a> (failed)' in page.text
     r = post(admin_client, f"{LIST}{eid}/retry/")
     assert r.status_code == 303 and r.headers["Location"] == f"{LIST}{eid}/"
     assert flash(admin_client, f"{LIST}{eid}/") == (
