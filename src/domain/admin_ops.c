@@ -146,7 +146,9 @@ char *admin_like_contains(const char *text)
         buf_putc(&b, *p);
     }
     buf_putc(&b, '%');
-    return buf_detach(&b);
+    char *pattern = buf_detach(&b);
+    buf_cleanup(&b); /* buf_detach leaves a fresh empty buffer behind */
+    return pattern;
 }
 
 int admin_ops_audit(struct db_conn *conn, const struct admin_actor *actor, const char *action,

@@ -17,7 +17,9 @@ static char *row(const char *const *fields, int n)
     for (int i = 0; i < n; i++)
         csv_field(&b, fields[i], i == 0);
     csv_end_row(&b);
-    return buf_detach(&b);
+    char *text = buf_detach(&b);
+    buf_cleanup(&b);
+    return text;
 }
 
 static void check(const char *const *fields, int n, const char *want)
