@@ -156,8 +156,8 @@ static int allocate_body(struct db_conn *conn, void *arg)
     json_t *after = json_pack("{s:s,s:I,s:s}", "state", "active", "instance_id",
                               (json_int_t)r.instance_id, "instance", instance);
     if (rc == 0)
-        rc = admin_ops_audit(conn, c->actor, "assignment.allocate", "instance_assignment", c->id,
-                             before, after, c->now);
+        rc = admin_audit(conn, c->actor, "assignment.allocate", "instance_assignment", c->id,
+                         before, after, c->now);
     if (rc == 0)
         snprintf(c->msg, c->msg_size, "%s now has a seat on %s (%s).", who, instance, product);
     json_decref(before);

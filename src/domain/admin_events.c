@@ -210,8 +210,8 @@ static int retry_body(struct db_conn *conn, void *arg)
     json_t *after =
         rc == 0 ? json_pack("{s:s,s:s}", "event_id", event_id, "status", "pending") : NULL;
     if (rc == 0)
-        rc = admin_ops_audit(conn, c->actor, "stripe_event.retry", "stripe_event", c->id, before,
-                             after, c->now);
+        rc = admin_audit(conn, c->actor, "stripe_event.retry", "stripe_event", c->id, before, after,
+                         c->now);
     if (rc == 0)
         snprintf(c->msg, c->msg_size, "Event %s is queued for processing again.", event_id);
     json_decref(after);

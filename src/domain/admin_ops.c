@@ -9,7 +9,6 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "db/db.h"
-#include "domain/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,36 +132,4 @@ char *admin_pretty_json(const char *text)
     char *copy = xstrdup(pretty);
     free(pretty);
     return copy;
-}
-
-char *admin_like_contains(const char *text)
-{
-    struct buf b;
-    buf_init(&b);
-    buf_putc(&b, '%');
-    for (const char *p = text; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            buf_putc(&b, '\\');
-        buf_putc(&b, *p);
-    }
-    buf_putc(&b, '%');
-    char *pattern = buf_detach(&b);
-    buf_cleanup(&b); /* buf_detach leaves a fresh empty buffer behind */
-    return pattern;
-}
-
-int admin_ops_audit(struct db_conn *conn, const struct admin_actor *actor, const char *action,
-                    const char *target_type, int64_t target_id, const json_t *before,
-                    const json_t *after, int64_t now)
-{
-    char target[24];
-    snprintf(target, sizeof target, "%lld", (long long)target_id);
-    const struct audit_entry e = {.actor_user_id = actor->user_id,
-                                  .actor = actor->username,
-                                  .action = action,
-                                  .target_type = target_type,
-                                  .target_id = target,
-                                  .before = before,
-                                  .after = after};
-    return audit_record(conn, now, &e);
 }

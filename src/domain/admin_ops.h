@@ -8,8 +8,9 @@
  * is the last). An id past the end simply yields the rows before it, so a stale or forged
  * cursor never errs; the web layer validates the cursor's form.
  *
- * Actions change one thing in one write transaction together with its audit entry, so an
- * action is either fully done and recorded or not done at all.
+ * Actions change one thing in one write transaction together with its audit entry
+ * (admin_audit, domain/admin_list.h), so an action is either fully done and recorded or not
+ * done at all. The acting admin is domain/admin_list.h's struct admin_actor.
  */
 #ifndef USHER_DOMAIN_ADMIN_OPS_H
 #define USHER_DOMAIN_ADMIN_OPS_H
@@ -17,6 +18,7 @@
 #include "core/buf.h"
 #include "db/count.h"
 #include "db/db.h"
+#include "domain/admin_list.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -24,12 +26,6 @@
 #define ADMIN_OPS_PAGE_MAX 200
 #define ADMIN_OPS_QUERY_MAX 800 /* a search string's longest length in bytes (200 characters) */
 #define ADMIN_OPS_MSG_MAX 256
-
-/* The administrator who acts (borrowed strings). */
-struct admin_actor {
-    int64_t user_id;
-    const char *username;
-};
 
 /* One page of a list: rows (owned JSON array of objects), the next page's `before`, and how
  * many rows the whole list has (db/count.h: estimated on a big unfiltered PostgreSQL table,
@@ -64,7 +60,7 @@ struct admin_query {
 void admin_query_init(struct admin_query *q, const char *table, const char *select);
 /* fragment: e.g. "a.state =" (the placeholder is appended). */
 void admin_query_and(struct admin_query *q, const char *fragment, struct db_param value);
-/* AND column LIKE pattern ESCAPE '\' (see admin_like_contains). */
+/* AND column LIKE pattern ESCAPE '\' (see admin_like_pattern in domain/admin_list.h). */
 void admin_query_and_like(struct admin_query *q, const char *column, const char *pattern);
 /* id_column: e.g. "a.id". */
 int admin_query_page(struct admin_query *q, struct db_pool *pool, const char *id_column,
@@ -77,16 +73,5 @@ void admin_set_text(json_t *obj, const char *key, const struct db_result *res, i
 
 /* JSON text re-indented for reading (caller frees); the text itself when it is not JSON. */
 char *admin_pretty_json(const char *text);
-
-/* A LIKE pattern matching text anywhere, with %, _ and \ escaped (ESCAPE '\'); caller frees. */
-char *admin_like_contains(const char *text);
-
-/*
- * Records the actor's change in the audit log inside the caller's transaction: action
- * (e.g. "task.retry"), the target, and the state before and after (borrowed; may be NULL).
- */
-int admin_ops_audit(struct db_conn *conn, const struct admin_actor *actor, const char *action,
-                    const char *target_type, int64_t target_id, const json_t *before,
-                    const json_t *after, int64_t now);
 
 #endif

@@ -166,7 +166,7 @@ static int retry_one(struct db_conn *conn, const struct retry_ctx *c, int64_t id
         snprintf(state, state_size, "%s", "changed meanwhile");
     json_t *after = rc == 0 ? task_snapshot(conn, id) : NULL;
     if (rc == 0)
-        rc = admin_ops_audit(conn, c->actor, "task.retry", "task", id, before, after, c->now);
+        rc = admin_audit(conn, c->actor, "task.retry", "task", id, before, after, c->now);
     json_decref(after);
     json_decref(before);
     return rc;

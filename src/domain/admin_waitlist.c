@@ -32,7 +32,7 @@ static char *pattern(const char *q)
     char *lower = xstrdup(q);
     for (char *p = lower; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    char *like = admin_like_contains(lower);
+    char *like = admin_like_pattern(lower);
     free(lower);
     return like;
 }

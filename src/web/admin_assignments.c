@@ -69,7 +69,7 @@ int web_admin_assignments(struct web_request *r)
                         json_pack("{s:s,s:b,s:b}", "state", state, "active",
                                   !strcmp(state, "active"), "waiting",
                                   !strcmp(state, "waiting_capacity")));
-    static const char *const keep[] = {"state", "product", "instance", "limit", NULL};
+    static const char *const keep[] = {"state", "product", "instance", NULL};
     web_ops_list_ctx(r, ctx, "assignments", &page, keep);
     web_reply_page(r, 200, "admin/assignments", ctx);
     json_decref(ctx);
@@ -84,7 +84,7 @@ int web_admin_assignment_allocate(struct web_request *r)
         web_admin_error(r, 404, "There is no such page.");
         return 0;
     }
-    struct admin_actor actor = web_ops_actor(r);
+    struct admin_actor actor = web_admin_who(r);
     char msg[ADMIN_OPS_MSG_MAX];
     int rc = admin_assignment_allocate(r->app->db, &actor, id, r->now, msg, sizeof msg);
     return web_ops_outcome(r, rc, msg, ASSIGNMENTS_PATH "?state=waiting_capacity");

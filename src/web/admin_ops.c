@@ -13,12 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct admin_actor web_ops_actor(const struct web_request *r)
-{
-    return (struct admin_actor){.user_id = r->user ? r->user->id : 0,
-                                .username = web_admin_actor(r)};
-}
-
 int web_ops_paging(struct web_request *r, const char *list, int *limit, int64_t *before)
 {
     struct web_admin_page p;
@@ -108,7 +102,7 @@ int web_ops_record_route(struct web_request *r, const struct web_ops_record *d)
         web_admin_error(r, 404, "There is no such page.");
         return 0;
     }
-    struct admin_actor actor = web_ops_actor(r);
+    struct admin_actor actor = web_admin_who(r);
     char msg[ADMIN_OPS_MSG_MAX];
     int rc = d->act(r->app->db, &actor, id, r->now, msg, sizeof msg);
     char *back = xasprintf("%s%lld/", d->prefix, (long long)id);

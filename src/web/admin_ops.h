@@ -1,7 +1,7 @@
 /*
  * admin_ops.h — what the operations pages of the admin console (Stripe events, tasks,
- * waitlist, assignments) share on the web side: the acting admin, a list's paging turned into
- * the domain's `before`, an action's outcome as a flash and a redirect, and ids in paths.
+ * waitlist, assignments) share on the web side: a list's paging turned into the domain's
+ * `before`, an action's outcome as a flash and a redirect, and ids in paths.
  */
 #ifndef USHER_WEB_ADMIN_OPS_H
 #define USHER_WEB_ADMIN_OPS_H
@@ -9,9 +9,6 @@
 #include "domain/admin_ops.h"
 #include "web/admin.h"
 #include "web/request.h"
-
-/* The logged-in admin as domain/admin_ops.h wants it (borrows from r). */
-struct admin_actor web_ops_actor(const struct web_request *r);
 
 /* Paging of list: *before the id to continue before (0: first page). USHER_EINVAL when the
  * 400 page was sent (the handler returns 0). */

@@ -53,7 +53,7 @@ int web_admin_stripe_events(struct web_request *r)
     json_object_set_new(ctx, "statuses", status_options(status));
     json_object_set_new(ctx, "f",
                         json_pack("{s:s,s:s,s:s}", "status", status, "type", type, "q", q));
-    static const char *const keep[] = {"status", "type", "q", "limit", NULL};
+    static const char *const keep[] = {"status", "type", "q", NULL};
     web_ops_list_ctx(r, ctx, "stripe_events", &page, keep);
     web_reply_page(r, 200, "admin/stripe_events", ctx);
     json_decref(ctx);

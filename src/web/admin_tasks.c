@@ -52,7 +52,7 @@ int web_admin_tasks(struct web_request *r)
     json_object_set_new(ctx, "states", opts);
     json_object_set_new(ctx, "names", names);
     json_object_set_new(ctx, "f", json_pack("{s:s,s:s}", "state", state, "name", name));
-    static const char *const keep[] = {"state", "name", "limit", NULL};
+    static const char *const keep[] = {"state", "name", NULL};
     web_ops_list_ctx(r, ctx, "tasks", &page, keep);
     web_reply_page(r, 200, "admin/tasks", ctx);
     json_decref(ctx);
@@ -150,7 +150,7 @@ int web_admin_tasks_retry(struct web_request *r)
         buf_cleanup(&list);
         return 0;
     }
-    struct admin_actor actor = web_ops_actor(r);
+    struct admin_actor actor = web_admin_who(r);
     json_t *results = NULL;
     int retried = 0;
     int rc = admin_tasks_retry_many(r->app->db, &actor, ids, n, r->now, &results, &retried);

@@ -43,7 +43,7 @@ int web_admin_waitlist(struct web_request *r)
         form_url_query(&csv_url, "q", q);
     json_object_set_new(ctx, "csv_url", json_string(csv_url.data));
     buf_cleanup(&csv_url);
-    static const char *const keep[] = {"q", "limit", NULL};
+    static const char *const keep[] = {"q", NULL};
     web_ops_list_ctx(r, ctx, "waitlist", &page, keep);
     web_reply_page(r, 200, "admin/waitlist", ctx);
     json_decref(ctx);

@@ -46,7 +46,7 @@ class Journey:
             culprits = self.page.evaluate(
                 "() => [...document.querySelectorAll('body *')].filter(e => "
                 "e.getBoundingClientRect().right > 321 && !(e.parentElement && "
-                "e.parentElement.closest('.ops-scroll, pre')))"
+                "e.parentElement.closest('.table-scroll, pre')))"
                 ".slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + "
                 "Math.round(e.getBoundingClientRect().right))")
             assert wide <= 320, f"{self.page.url} is {wide} px wide at 320 px: {culprits}"
