@@ -135,6 +135,12 @@ static int allocate_body(struct db_conn *conn, void *arg)
     struct alloc_result r = {0};
     if (rc == 0)
         rc = alloc_assign_in_tx(conn, user_id, product_id, c->now, &r);
+    if (rc == 0 && r.outcome == ALLOC_ALREADY_ASSIGNED) {
+        /* Another request seated it between the read above and the product lock taken by
+         * the allocation (PostgreSQL): nothing was changed here. */
+        snprintf(c->msg, c->msg_size, "%s already has a seat on %s.", who, product);
+        rc = USHER_ECONFLICT;
+    }
     if (rc == 0 && r.outcome == ALLOC_WAITING) {
         /* The caller rolls back: nothing about the seat changes. */
         snprintf(c->msg, c->msg_size,

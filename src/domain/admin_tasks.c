@@ -162,6 +162,10 @@ static int retry_one(struct db_conn *conn, const struct retry_ctx *c, int64_t id
     enum task_retry_result result;
     if (rc == 0)
         rc = task_retry_in_tx(conn, id, c->now, &result);
+    /* On PostgreSQL another retry may have committed between the snapshot and that call: the
+     * task is queued then, and this request changed nothing. */
+    if (rc == 0 && result != TASK_RETRY_REQUEUED)
+        rc = USHER_ECONFLICT;
     if (rc == USHER_ECONFLICT && !state[0])
         snprintf(state, state_size, "%s", "changed meanwhile");
     json_t *after = rc == 0 ? task_snapshot(conn, id) : NULL;
