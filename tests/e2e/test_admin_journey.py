@@ -10,6 +10,9 @@ console's other areas add theirs by appending a function `step_x(j)` to the list
   - look at a failed Stripe event's payload and retry it
   - see a waiting seat among the instance assignments and "allocate now" once a cap allows
   - export the waitlist as CSV and read the downloaded file (header row, formula guard)
+  - edit a product (its tagline) and see the change saved and audited
+  - raise an instance's allocation cap (after a cap that breaks soft <= allocation <= hard is
+    refused field by field), which lets the waiting seat above be allocated
 """
 
 import csv
@@ -164,16 +167,39 @@ def step_allocate_waiting_seat(j):
     wait_for_text(page, "wendy@example.test")
     j.shot("waiting-seat")
     j.fits_320()
-    allocate = page.get_by_role("button", name="Allocate now: a seat for wendy", exact=False)
-    allocate.click()
+    page.get_by_role("button", name="Allocate now: a seat for wendy", exact=False).click()
     wait_for_text(page, "keeps waiting")
     j.shot("allocate-no-capacity")
-    # Capacity frees up (an operator raised a cap): now it works.
-    stack.db.exec("UPDATE instances SET allocation_cap = hard_cap WHERE id = ?",
-                  j.notes["instance_id"])
+    # Capacity frees up: the operator raises the instance's allocation cap.
+    raise_allocation_cap(j)
+    j.nav("Assignments")
     page.get_by_role("button", name="Allocate now: a seat for wendy", exact=False).click()
     wait_for_text(page, "wendy now has a seat on")
     j.shot("allocated")
+
+
+def raise_allocation_cap(j):
+    page, stack = j.page, j.stack
+    instance_id = j.notes["instance_id"]
+    hard = stack.db.scalar("SELECT hard_cap FROM instances WHERE id = ?", instance_id)
+    j.nav("Instances")
+    page.locator(f'a[href="/admin/instances/edit/?id={instance_id}"]').click()
+    wait_for_text(page, "Capacity")
+    # A soft cap above the allocation cap breaks soft <= allocation <= hard: refused per field.
+    page.get_by_label("Soft cap (preferred fill)").fill(str(hard))
+    page.get_by_role("button", name="Save instance").click()
+    page.locator("#e-soft, #e-alloc").first.wait_for()
+    j.shot("instance-cap-refused")
+    assert stack.db.scalar("SELECT soft_cap FROM instances WHERE id = ?", instance_id) == 0
+    page.get_by_label("Soft cap (preferred fill)").fill("0")
+    page.get_by_label("Allocation cap (automatic allocation stops here)").fill(str(hard))
+    page.get_by_role("button", name="Save instance").click()
+    wait_for_text(page, "Saved the instance.")
+    j.shot("instance-cap-raised")
+    assert stack.db.scalar("SELECT allocation_cap FROM instances WHERE id = ?",
+                           instance_id) == hard
+    assert stack.db.scalar("SELECT count(*) FROM audit_log WHERE action = 'instance.update' "
+                           "AND actor = 'ada'") == 1
 
 
 def step_export_waitlist(j):
@@ -198,13 +224,32 @@ def step_export_waitlist(j):
     assert synced["'" + HOSTILE_EMAIL] == ""
 
 
-# Other areas of the console append their steps here (edit a product and an instance cap;
-# a bulk sync of three users with one failing).
+def step_edit_product(j):
+    page, stack = j.page, j.stack
+    j.nav("Products")
+    wait_for_text(page, "Nextcloud")
+    j.shot("products")
+    j.fits_320()
+    page.get_by_role("link", name="Nextcloud", exact=True).click()
+    wait_for_text(page, "Basics")
+    page.get_by_label("Tagline").fill("Files, calendars & contacts — edited by ada")
+    j.shot("product-edit")
+    page.get_by_role("button", name="Save product").click()
+    wait_for_text(page, "Saved the product.")
+    j.shot("product-saved")
+    assert stack.db.scalar("SELECT tagline FROM products WHERE name = 'Nextcloud'") == \
+        "Files, calendars & contacts — edited by ada"
+    assert stack.db.scalar("SELECT count(*) FROM audit_log WHERE action = 'product.update' "
+                           "AND actor = 'ada'") == 1
+
+
+# The console's areas, in the order an operator might visit them; a new area appends its step.
 ADMIN_STEPS = [
     step_log_in,
+    step_edit_product,
     step_retry_failed_task,
     step_retry_stripe_event,
-    step_allocate_waiting_seat,
+    step_allocate_waiting_seat,  # includes raising an instance's allocation cap
     step_export_waitlist,
 ]
 
