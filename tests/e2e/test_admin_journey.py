@@ -13,6 +13,8 @@ console's other areas add theirs by appending a function `step_x(j)` to the list
   - edit a product (its tagline) and see the change saved and audited
   - raise an instance's allocation cap (after a cap that breaks soft <= allocation <= hard is
     refused field by field), which lets the waiting seat above be allocated
+  - run "Sync to Keycloak" on three users, one of whom Keycloak does not know: the result
+    page reports two done and one failed with the error
 """
 
 import csv
@@ -243,6 +245,32 @@ def step_edit_product(j):
                            "AND actor = 'ada'") == 1
 
 
+def step_bulk_sync_three_users_one_failing(j):
+    page, stack = j.page, j.stack
+    t = now()
+    for name in ("uma", "vic", "xena"):
+        known = name != "xena"  # xena's Keycloak id is one Keycloak does not have
+        kc_id = stack.kc.add_user(name, email=f"{name}@example.test")["id"] if known else \
+            "00000000-0000-4000-8000-00000000dead"
+        stack.db.exec("INSERT INTO users (username, email, date_joined, keycloak_id) "
+                      "VALUES (?, ?, ?, ?)", name, f"{name}@example.test", t, kc_id)
+    j.nav("Users")
+    wait_for_text(page, "xena@example.test")
+    for name in ("uma", "vic", "xena"):
+        page.get_by_label(f"Select {name}", exact=True).check()
+    page.get_by_label("Action on the ticked users").select_option(label="Sync to Keycloak")
+    j.shot("users-ticked")
+    page.get_by_role("button", name="Go…").click()
+    wait_for_text(page, "Sync to Keycloak: 3 users?")
+    j.shot("bulk-sync-confirmation")
+    page.get_by_role("button", name="Sync to Keycloak (3)").click()
+    # The result page reloads itself while the worker runs the three tasks.
+    wait_for_text(page, "3 users: 2 done, 1 failed.", timeout_ms=60_000)
+    row = page.locator("tr", has_text="xena")
+    assert "failed" in row.inner_text() and row.locator("td").nth(2).inner_text().strip()
+    j.shot("bulk-sync-results")
+
+
 # The console's areas, in the order an operator might visit them; a new area appends its step.
 ADMIN_STEPS = [
     step_log_in,
@@ -251,6 +279,7 @@ ADMIN_STEPS = [
     step_retry_stripe_event,
     step_allocate_waiting_seat,  # includes raising an instance's allocation cap
     step_export_waitlist,
+    step_bulk_sync_three_users_one_failing,
 ]
 
 
