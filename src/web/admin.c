@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FLASH_KEY "admin_flash"
 #define FLASH_MAX 512
@@ -324,4 +325,38 @@ void web_admin_list_reply(struct web_request *r, const struct web_admin_list *l,
     json_object_set_new(ctx, "rows", rows);
     web_reply_page(r, 200, l->page, ctx);
     json_decref(ctx);
+}
+
+void web_admin_time(int64_t t, char *out, size_t size)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm))
+        snprintf(out, size, "—");
+}
+
+/* Each key of obj that names a time (Unix seconds as text or integer) gets "<key>_text". */
+void web_admin_times(json_t *obj, const char *const *keys)
+{
+    for (size_t i = 0; keys[i]; i++) {
+        json_t *v = json_object_get(obj, keys[i]);
+        int64_t t = json_is_integer(v)  ? (int64_t)json_integer_value(v)
+                    : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10)
+                                        : 0;
+        char text[40];
+        web_admin_time(t, text, sizeof text);
+        char key[64];
+        snprintf(key, sizeof key, "%s_text", keys[i]);
+        json_object_set_new(obj, key, json_string(text));
+    }
+}
+
+/* A positive decimal id followed by exactly "/" (no sign, no leading zero, no overflow);
+ * 0 otherwise. */
+int64_t web_admin_path_id(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > 18 || s[0] == '0' || strcmp(s + n, "/") != 0)
+        return 0;
+    return (int64_t)strtoll(s, NULL, 10);
 }

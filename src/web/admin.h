@@ -130,4 +130,12 @@ char *web_admin_here(struct web_request *r, const char *const *keep);
 const char *web_admin_actor(const struct web_request *r);
 struct admin_actor web_admin_who(const struct web_request *r);
 
+/* "2026-12-04 21:33 UTC", or "—" for 0 / NULL. */
+void web_admin_time(int64_t t, char *out, size_t size);
+/* For each key of obj in keys (NULL-terminated) holding Unix seconds (integer or text), sets
+ * "<key>_text" to web_admin_time's text. */
+void web_admin_times(json_t *obj, const char *const *keys);
+/* The id in a path remainder "<digits>/", or 0 when it is anything else. */
+int64_t web_admin_path_id(const char *s);
+
 #endif

@@ -27,30 +27,6 @@
 
 #define USERS_LIST "users" /* the cursor's binding */
 
-void web_admin_time(int64_t t, char *out, size_t size)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm))
-        snprintf(out, size, "—");
-}
-
-/* Each key of obj that names a time (Unix seconds as text or integer) gets "<key>_text". */
-void web_admin_times(json_t *obj, const char *const *keys)
-{
-    for (size_t i = 0; keys[i]; i++) {
-        json_t *v = json_object_get(obj, keys[i]);
-        int64_t t = json_is_integer(v)  ? (int64_t)json_integer_value(v)
-                    : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10)
-                                        : 0;
-        char text[40];
-        web_admin_time(t, text, sizeof text);
-        char key[64];
-        snprintf(key, sizeof key, "%s_text", keys[i]);
-        json_object_set_new(obj, key, json_string(text));
-    }
-}
-
 /* The Stripe dashboard's page of a customer (its test-mode pages under a test key). Only
  * for ids of Stripe's shape, so nothing odd from the database lands in an href. */
 static json_t *stripe_customer_url(const struct web_request *r, const char *id)
@@ -262,16 +238,6 @@ static int user_page(struct web_request *r, int64_t id)
     json_decref(ctx);
     json_decref(d);
     return 0;
-}
-
-/* A positive decimal id followed by exactly "/" (no sign, no leading zero, no overflow);
- * 0 otherwise. */
-int64_t web_admin_path_id(const char *s)
-{
-    size_t n = strspn(s, "0123456789");
-    if (n == 0 || n > 18 || s[0] == '0' || strcmp(s + n, "/") != 0)
-        return 0;
-    return (int64_t)strtoll(s, NULL, 10);
 }
 
 int web_admin_user_item(struct web_request *r)
