@@ -2,7 +2,8 @@
 ports and a directory of its own, then a visitor signs up, pays on the Stripe double, waits
 for "Your account is ready", sets a password from the mail in the Mailgun double's inbox,
 logs in, sees the service ready, logs out (Keycloak's end-session included), is asked for the
-password again at /dashboard/, and logs in again.
+password again at /dashboard/, and logs in again. The demo admin (admin / admin) opens the
+admin console and finds the demo catalog there.
 
 Twice: at desktop width driven by the keyboard alone (Tab, Space, arrows, Enter; never a
 click), and at a 390 px phone width by taps. Screenshots of every step in
@@ -135,3 +136,31 @@ def test_demo_journey_by_touch_at_phone_width(demo, browser, shots):
                 {"first_name": "Pat", "last_name": "Phone", "username": "pat.phone",
                  "email": "pat@usher.test", "password": "pat-demo-pw-1"},
                 viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+
+
+def test_demo_admin_console_by_keyboard(demo, browser, shots):
+    """The demo's admin (admin / admin, in the realm's usher-admins group) reaches the console
+    from the dashboard and finds the demo catalog there, as `make run` starts it."""
+    context = browser.new_context(locale="en-US", viewport=DESKTOP)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    page = context.new_page()
+    shots.page = page
+    act = Keyboard(page)
+    try:
+        page.goto(demo.url + "/")
+        log_in(page, act, demo, {"username": "admin", "password": "admin", "first_name": "Demo"})
+        shots("admin-dashboard")
+        act.press(page.get_by_role("link", name="Open the admin console").first)
+        page.wait_for_url(demo.url + "/admin/")
+        page.get_by_role("heading", name="Admin console").wait_for()
+        shots("admin-console")
+        act.press(page.get_by_role("link", name="Products", exact=True).first)
+        page.wait_for_url(re.compile(re.escape(demo.url) + r"/admin/products/.*"))
+        wait_for_text(page, "Nextcloud")
+        shots("admin-products")
+    except Exception:
+        shots("failed")
+        print("--- devstack/run log (tail)\n" + demo.log()[-4000:])
+        raise
+    finally:
+        context.close()
