@@ -37,6 +37,8 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+# What AddressSanitizer, LeakSanitizer and UBSan write when they find something.
+SANITIZER_FINDING = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
 
 
 # The replaced system's brand must never reach a page or an email. It is not spelled out
@@ -659,11 +661,16 @@ def usher(request, usher_bin, base_env, tmp_path, workdir):
     yield _start
 
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    findings = []
     for s in servers:
         s.kill()
         if failed:
             print(f"--- usher serve log ({s.url}, exit {s.returncode}) ---")
             print(s.log[-8000:])
+        # The sanitizer build reports leaks and UB when the process exits on SIGTERM; a report
+        # nobody reads is no test (tests/e2e/conftest.py does the same for its servers).
+        findings += [line for line in s.log.splitlines() if SANITIZER_FINDING.search(line)]
+    assert not findings, "sanitizer findings in usher serve's log:\n" + "\n".join(findings[:20])
 
 
 @pytest.fixture
