@@ -5,9 +5,11 @@
 
 GET /onboarding/ (starts a session; the CSRF token is in <meta name="csrf-token">), POST the
 first name with that token, then GET /onboarding/plan/ once and save the page to HTML_OUT
-(nginx serves that copy as the baseline). Prints the Cookie header value for wrk. The cookie
-is taken from Set-Cookie by hand: it is a __Host-/Secure cookie, which HTTP clients will not
-send back over plain http on their own. Exits non-zero when any step answers unexpectedly.
+(nginx serves that copy as the baseline). Prints the Cookie header value for wrk: the session
+cookie and the state cookie (the tag of the session's last write), as a browser sends them.
+The cookies are taken from Set-Cookie by hand: they are __Host-/Secure cookies, which HTTP
+clients will not send back over plain http on their own. Exits non-zero when any step answers
+unexpectedly.
 """
 import html
 import re
@@ -18,7 +20,7 @@ import urllib.request
 
 CSRF_META = re.compile(r"<meta\b[^>]*\bname=[\"']csrf-token[\"'][^>]*>", re.IGNORECASE)
 CONTENT_ATTR = re.compile(r"\bcontent=[\"']([^\"']*)[\"']", re.IGNORECASE)
-SESSION_COOKIES = ("__Host-usher_session", "usher_session")
+SESSION_COOKIES = ("__Host-usher_session", "usher_session", "__Host-usher_state", "usher_state")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -41,12 +43,13 @@ def call(opener, url, cookie=None, data=None):
     return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
 
 
-def session_cookie(headers, current):
+def session_cookie(headers, jar):
+    """The Cookie header after this answer: jar (name -> value) updated from its Set-Cookie."""
     for raw in headers.get_all("Set-Cookie") or []:
         name, _, rest = raw.partition("=")
         if name.strip() in SESSION_COOKIES:
-            return f"{name.strip()}={rest.split(';', 1)[0].strip()}"
-    return current
+            jar[name.strip()] = rest.split(";", 1)[0].strip()
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
 
 
 def main():
@@ -58,7 +61,8 @@ def main():
     status, headers, page = call(opener, base + "/onboarding/")
     if status != 200:
         fail(f"GET /onboarding/ answered {status}")
-    cookie = session_cookie(headers, None)
+    jar = {}
+    cookie = session_cookie(headers, jar)
     meta = CSRF_META.search(page)
     token = CONTENT_ATTR.search(meta.group(0)) if meta else None
     if not cookie or not token:
@@ -71,7 +75,7 @@ def main():
     location = headers.get("Location", "")
     if status not in (302, 303) or not location.endswith("/onboarding/plan/"):
         fail(f"POST /onboarding/ answered {status} (Location {location!r}), not the plan step")
-    cookie = session_cookie(headers, cookie)
+    cookie = session_cookie(headers, jar)
 
     status, _, page = call(opener, base + "/onboarding/plan/", cookie)
     if status != 200 or "Bench" not in page:

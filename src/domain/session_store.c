@@ -124,6 +124,19 @@ static int new_secrets(const char *secret_key, struct session *s, int64_t now, b
     return 0;
 }
 
+static void set_state_tag(struct session *s, const char *data)
+{
+    size_t hash_len = strlen(s->id_hash), data_len = strlen(data);
+    char *input = xmalloc(hash_len + 1 + data_len);
+    memcpy(input, s->id_hash, hash_len);
+    input[hash_len] = '\n';
+    memcpy(input + hash_len + 1, data, data_len);
+    unsigned char digest[CRYPTO_SHA256_LEN];
+    crypto_sha256(input, hash_len + 1 + data_len, digest);
+    free(input);
+    crypto_hex(digest, SESSION_STATE_TAG_HEX_LEN / 2, s->state_tag);
+}
+
 static char *data_text(const struct session *s)
 {
     char *text = json_dumps(s->data, JSON_COMPACT);
@@ -132,7 +145,7 @@ static char *data_text(const struct session *s)
 
 /* Two requests of one visitor may both write the first row: the later one's data wins, as
  * it would with an UPDATE, and the user stays whoever the row already had. */
-static int insert(struct db_conn *conn, const struct session *s)
+static int insert(struct db_conn *conn, struct session *s)
 {
     char *data = data_text(s);
     if (strlen(data) > SESSION_DATA_MAX_BYTES) {
@@ -150,6 +163,8 @@ static int insert(struct db_conn *conn, const struct session *s)
                      "ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, "
                      "last_seen_at = excluded.last_seen_at",
                      p, DB_NPARAMS(p), NULL);
+    if (rc == 0)
+        set_state_tag(s, data);
     free(data);
     return rc;
 }
@@ -178,6 +193,7 @@ static int from_row(const struct db_result *res, struct session *s)
     s->last_seen_at = db_result_int(res, 0, 4);
     s->stored = true;
     const char *data = db_result_text(res, 0, 2);
+    set_state_tag(s, data ? data : "");
     json_t *doc = data ? json_loads(data, 0, NULL) : NULL;
     if (json_is_object(doc)) {
         json_decref(s->data);
@@ -273,9 +289,11 @@ int session_save(struct db_conn *conn, struct session *s, int64_t now)
                      "UPDATE sessions SET data = $1, user_id = $2, last_seen_at = $3 "
                      "WHERE id_hash = $4",
                      p, DB_NPARAMS(p), NULL);
-    free(data);
-    if (rc == 0)
+    if (rc == 0) {
+        set_state_tag(s, data);
         s->dirty = false;
+    }
+    free(data);
     return rc;
 }
 

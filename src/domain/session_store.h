@@ -34,6 +34,8 @@ struct db_conn;
 #define SESSION_TOUCH_SECONDS 60
 #define SESSION_DATA_MAX_BYTES (64 * 1024)
 #define SESSION_ID_HEX_LEN 64
+/* The state tag: the first 16 bytes of SHA-256(id_hash "\n" stored data text), in hex. */
+#define SESSION_STATE_TAG_HEX_LEN 32
 
 struct session {
     char id_hash[CRYPTO_SHA256_HEX_LEN + 1];
@@ -44,6 +46,10 @@ struct session {
     int64_t last_seen_at;
     bool dirty; /* data or user_id changed since loading: session_save writes it */
     bool stored; /* a row exists (loaded, or written by session_save / session_rotate) */
+    /* A digest of the row's data as last read or written ("" before that): it names one
+     * state of the row, so a browser told it can be answered from a copy in memory that has
+     * the same tag (web/session.c, domain/session_cache.h). */
+    char state_tag[SESSION_STATE_TAG_HEX_LEN + 1];
 };
 
 /* The CSRF token of a raw id, into out (65 bytes). */

@@ -11,6 +11,7 @@ struct mustache_set;
 struct static_files;
 struct kc_admin;
 struct onboarding_cache;
+struct session_cache;
 
 struct web_app {
     const struct usher_config *cfg;
@@ -20,6 +21,7 @@ struct web_app {
     char *csp; /* the Content-Security-Policy header, built once from the configuration */
     struct kc_admin *kc; /* Keycloak Admin API client, NULL when not configured */
     struct onboarding_cache *catalog; /* the onboarding listings (domain/onboarding_cache.h) */
+    struct session_cache *sessions; /* copies of anonymous sessions (domain/session_cache.h) */
 };
 
 #endif

@@ -149,6 +149,12 @@ static void security_headers(struct web_request *r)
     web_set_header(r, "Cross-Origin-Opener-Policy", "same-origin");
     if (r->app->cfg->public_https)
         web_set_header(r, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+}
+
+/* A page made for one visitor's session (their name, their form token) or handing out a new
+ * session cookie is kept by no cache. Decided before web_session_finish lets the session go. */
+static void private_headers(struct web_request *r)
+{
     if (r->session || r->new_cookie)
         web_set_header(r, "Cache-Control", "no-store");
 }
@@ -208,6 +214,7 @@ int web_dispatch(const struct _u_request *req, struct _u_response *resp, void *u
         run_route(&r);
     }
     web_access_finish(&r);
+    private_headers(&r);
     web_session_finish(&r);
     security_headers(&r);
     observe(&r, started);

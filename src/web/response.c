@@ -5,6 +5,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/mustache.h"
@@ -19,6 +20,13 @@
 void web_set_header(struct web_request *r, const char *name, const char *value)
 {
     u_map_put(r->u_resp->map_header, name, value);
+}
+
+int web_add_cookie(struct web_request *r, const char *name, const char *value)
+{
+    int rc = ulfius_add_same_site_cookie_to_response(
+        r->u_resp, name, value, NULL, 0, NULL, "/", !r->app->cfg->debug, 1, U_COOKIE_SAME_SITE_LAX);
+    return rc == U_OK ? 0 : USHER_EIO;
 }
 
 void web_reply_bytes(struct web_request *r, int status, const char *content_type, const void *body,

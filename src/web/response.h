@@ -13,6 +13,9 @@
 #include <jansson.h>
 
 void web_set_header(struct web_request *r, const char *name, const char *value);
+/* One more Set-Cookie (beside any set with web_set_header): Path=/, HttpOnly, SameSite=Lax,
+ * Secure unless DEBUG, no Domain, gone with the browser session. 0, or USHER_EIO. */
+int web_add_cookie(struct web_request *r, const char *name, const char *value);
 /* Takes a reference-free borrow of body: it is serialized at once. */
 void web_reply_json(struct web_request *r, int status, const json_t *body);
 /* {"error": message} */

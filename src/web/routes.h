@@ -24,6 +24,9 @@ enum web_access {
 enum web_route_flags {
     WEB_JSON = 1, /* replies are JSON, errors too */
     WEB_SESSION = 2, /* creates a session if the request has none (pages that show forms) */
+    /* GET may be answered from an in-memory copy of an anonymous session whose state tag the
+     * browser sends (domain/session_cache.h): pages that only show what the session holds. */
+    WEB_SESSION_COPY = 4,
 };
 
 typedef int (*web_handler_fn)(struct web_request *r);

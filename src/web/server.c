@@ -13,6 +13,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "domain/onboarding_cache.h"
+#include "domain/session_cache.h"
 #include "integrations/keycloak_admin.h"
 #include "web/app.h"
 #include "web/dispatch.h"
@@ -120,6 +121,7 @@ static int load_app(const struct usher_config *cfg, struct web_app *app)
         return rc;
     }
     app->catalog = onboarding_cache_new();
+    app->sessions = session_cache_new();
     dir = xasprintf("%s/static", cfg->data_dir);
     rc = static_files_load(dir, &app->static_files);
     free(dir);
@@ -134,6 +136,7 @@ static void free_app(struct web_app *app)
 {
     kc_admin_free(app->kc);
     onboarding_cache_free(app->catalog);
+    session_cache_free(app->sessions);
     static_files_free(app->static_files);
     mustache_set_free(app->templates);
     db_pool_free(app->db);

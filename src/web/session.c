@@ -10,9 +10,11 @@
 #include "core/metrics.h"
 #include "db/db.h"
 #include "domain/rate_limit.h"
+#include "domain/session_cache.h"
 #include "domain/session_store.h"
 #include "web/app.h"
 #include "web/response.h"
+#include "web/routes.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,18 +28,41 @@ const char *web_session_cookie_name(const struct web_request *r)
     return r->app->cfg->debug ? "usher_session" : "__Host-usher_session";
 }
 
+/* The cookie holding the state tag of the session's row as this browser last saw it written. */
+static const char *state_cookie_name(const struct web_request *r)
+{
+    return r->app->cfg->debug ? "usher_state" : "__Host-usher_state";
+}
+
+static bool may_use_copy(const struct web_request *r)
+{
+    return r->route && (r->route->flags & WEB_SESSION_COPY) &&
+           (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"));
+}
+
 int web_session_load(struct web_request *r)
 {
     const char *cookie = web_cookie(r, web_session_cookie_name(r));
     /* Not even the right length: no id of ours, so no database read either. */
     if (!cookie || strnlen(cookie, SESSION_ID_HEX_LEN + 1) != SESSION_ID_HEX_LEN)
         return 0;
+    bool copy = may_use_copy(r);
+    const char *tag = copy ? web_cookie(r, state_cookie_name(r)) : NULL;
+    if (tag) {
+        char id_hash[CRYPTO_SHA256_HEX_LEN + 1];
+        crypto_sha256_hex(cookie, id_hash);
+        r->session = session_cache_get(r->app->sessions, id_hash, tag, r->now);
+        if (r->session)
+            return 0;
+    }
     struct db_conn *conn = NULL;
     int rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
     if (rc != 0)
         return rc;
     rc = session_load(conn, r->app->cfg->secret_key, cookie, r->now, &r->session);
     db_release(conn);
+    if (rc == 0 && copy)
+        session_cache_put(r->app->sessions, r->session, r->now);
     return rc == USHER_ENOTFOUND ? 0 : rc;
 }
 
@@ -71,6 +96,7 @@ int web_session_rotate(struct web_request *r)
     int rc = web_session_ensure(r);
     if (rc != 0)
         return rc;
+    session_cache_forget(r->app->sessions, r->session->id_hash);
     struct db_conn *conn = NULL;
     rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
     if (rc != 0)
@@ -139,12 +165,36 @@ static bool admitted_late(struct web_request *r)
     return true;
 }
 
+/* After a save: an anonymous row whose data was written gets its new state tag sent to the
+ * browser and a fresh copy here; a touched one updates the copy's times. A logged-in session
+ * is never answered from a copy, so it needs neither. */
+static void share_state(struct web_request *r, int64_t last_seen_before)
+{
+    const struct session *s = r->session;
+    if (!s->stored || s->user_id != 0 || !s->state_tag[0])
+        return;
+    const char *sent = web_cookie(r, state_cookie_name(r));
+    if (sent && !strcmp(sent, s->state_tag)) {
+        if (s->last_seen_at != last_seen_before)
+            session_cache_touched(r->app->sessions, s->id_hash, s->state_tag, s->last_seen_at);
+        return;
+    }
+    if (web_add_cookie(r, state_cookie_name(r), s->state_tag) != 0) {
+        /* Without the new tag the browser keeps sending the old one: no copy ever matches,
+         * so its pages are read from the database, which is still right. */
+        log_warn("request_id=%s msg=\"state cookie not set\"", r->request_id);
+        return;
+    }
+    session_cache_put(r->app->sessions, s, r->now);
+}
+
 int web_session_finish(struct web_request *r)
 {
     int rc = 0;
     /* An unstored session with nothing to keep costs nothing: that is every anonymous view. */
     if (r->session && (r->session->stored || r->session->dirty) &&
         (!session_needs_insert(r->session) || admitted_late(r))) {
+        int64_t last_seen_before = r->session->last_seen_at;
         struct db_conn *conn = NULL;
         rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
         if (rc == 0)
@@ -153,6 +203,8 @@ int web_session_finish(struct web_request *r)
         if (rc != 0)
             log_error("request_id=%s msg=\"session save failed\" error=\"%s\"", r->request_id,
                       usher_strerror(rc));
+        else
+            share_state(r, last_seen_before);
     }
     if (r->new_cookie) {
         set_cookie(r, r->new_cookie);

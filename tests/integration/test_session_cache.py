@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from conftest import Client, set_cookie_headers
+
 COOKIE = "__Host-usher_session"
 
 
@@ -92,3 +94,84 @@ def test_a_changed_user_of_a_session_is_seen_at_once(pair, db):
             hashlib.sha256(cookie.encode()).hexdigest())
     r = dashboard(b, cookie)
     assert r.status_code == 200 and "Emil" in r.text and "Dora" not in r.text
+
+
+# --- copies of anonymous sessions (domain/session_cache.h) -----------------------------------
+# The onboarding pages may answer a GET from a copy of an anonymous session held in memory,
+# but only one whose state tag equals the tag the browser sends (`__Host-usher_state`), which
+# every write of the session's data sends anew.
+
+STATE = "__Host-usher_state"
+
+
+def browser_on(a, b):
+    """Two clients sharing one cookie jar: one browser whose requests land on A or on B."""
+    ca, cb = Client(a), Client(b)
+    cb.cookies = ca.cookies
+    return ca, cb
+
+
+def first_name_on_plan(client):
+    r = client.get("/onboarding/plan/")
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    return r.text
+
+
+def test_a_step_saved_through_one_process_is_shown_by_the_other(pair):
+    a, b = pair
+    ca, cb = browser_on(a, b)
+    assert ca.post_form("/onboarding/", {"first_name": "Ada"}).status_code == 303
+    first_tag = ca.cookies.get(STATE)
+    assert first_tag and len(first_tag) == 32
+    for _ in range(2):  # B reads the row, then may answer from its copy
+        assert "Ada" in first_name_on_plan(cb)
+    # Step 1 again through A: a new row state, and the browser gets its tag.
+    r = ca.post_form("/onboarding/", {"first_name": "Bea"})
+    assert r.status_code == 303
+    assert ca.cookies.get(STATE) not in (None, first_tag)
+    page = first_name_on_plan(cb)
+    assert "Bea" in page and "Ada" not in page
+
+
+def test_a_copy_answers_only_the_tag_it_was_read_with(pair, db):
+    a, b = pair
+    ca, cb = browser_on(a, b)
+    assert ca.post_form("/onboarding/", {"first_name": "Ada"}).status_code == 303
+    assert "Ada" in first_name_on_plan(cb)  # B holds a copy with the browser's tag
+    # The row changed behind the browser's back (no request of Usher does this: every write
+    # sends the new tag). With the tag of its copy B still answers from the copy — the copy is
+    # used; the next tests show when it is not.
+    db.exec("UPDATE sessions SET data = ?", '{"onboarding":{"first_name":"Cid"}}')
+    assert "Ada" in first_name_on_plan(cb)
+    # Any other tag (a browser that saw a later write, or none at all) reads the row.
+    cb.cookies[STATE] = "0" * 32
+    assert "Cid" in first_name_on_plan(cb)
+    del cb.cookies[STATE]
+    assert "Cid" in first_name_on_plan(cb)
+
+
+def test_a_copy_never_stands_in_for_a_state_changing_request(pair, db):
+    """An old cookie replayed after the row changed elsewhere may be shown a page from a copy
+    for a few seconds, but a POST always reads the row."""
+    a, b = pair
+    ca, cb = browser_on(a, b)
+    assert ca.post_form("/onboarding/", {"first_name": "Ada"}).status_code == 303
+    assert "Ada" in first_name_on_plan(cb)
+    db.exec("UPDATE sessions SET data = ?", '{"onboarding":{"first_name":"Cid"}}')
+    assert "Ada" in first_name_on_plan(cb)  # the copy, as above
+    # A refused step 2 shows the plan page again, with the first name the session holds.
+    r = cb.post_form("/onboarding/plan/", {"plan": "no-such-plan", "billing_cycle": "monthly"})
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert "Cid" in r.text and "Ada" not in r.text
+
+
+def test_a_logged_in_session_gets_no_state_tag_and_no_copy(pair, db):
+    a, b = pair
+    cookie, _ = login(db)
+    db.exec("UPDATE sessions SET data = ?", '{"onboarding":{"first_name":"Dora"}}')
+    for server in (b, b, a):
+        r = server.get("/onboarding/plan/", headers={"Cookie": f"{COOKIE}={cookie}"},
+                       allow_redirects=False)
+        assert all(not h.startswith(STATE + "=") for h in set_cookie_headers(r))
+    db.exec("DELETE FROM sessions WHERE user_id = 41")
+    assert dashboard(b, cookie).status_code != 200

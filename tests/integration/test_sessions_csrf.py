@@ -219,3 +219,15 @@ def test_absolute_timeout(server, client):
         assert _remembers(client, name), f"session gone after {elapsed // 60} min"
     server.advance_clock(2 * 60)  # 481 minutes
     assert not _remembers(client, name), "session outlived the 8-hour absolute timeout"
+
+
+def test_pages_of_a_session_are_kept_by_no_cache(server, client):
+    """A first visit hands out a cookie; later pages show what the visitor typed: neither may
+    be stored by a browser or proxy cache."""
+    r = client.get("/onboarding/")
+    assert r.headers.get("Cache-Control") == "no-store", dict(r.headers)
+    assert client.post_form("/onboarding/", {"first_name": "Ada"}).status_code == 303
+    r = client.get("/onboarding/plan/")
+    assert r.status_code == 200 and "Ada" in r.text
+    assert r.headers.get("Cache-Control") == "no-store", dict(r.headers)
+
