@@ -147,3 +147,13 @@ void users_cleanup(struct user *u)
     free(u->subscription_status);
     memset(u, 0, sizeof *u);
 }
+
+int users_exists(struct db_pool *pool, int64_t id, bool *exists)
+{
+    const struct db_param p[] = {DB_INT(id)};
+    struct db_result *res = NULL;
+    int rc = db_pool_query(pool, "SELECT 1 FROM users WHERE id = $1", p, 1, &res);
+    *exists = rc == 0 && db_result_rows(res) == 1;
+    db_result_free(res);
+    return rc;
+}

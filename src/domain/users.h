@@ -43,5 +43,8 @@ int users_upsert_from_login(struct db_pool *pool, const struct user_login *login
 /* Loads a user by id into *out (strings owned by *out; users_cleanup frees them). */
 int users_get(struct db_pool *pool, int64_t id, struct user *out);
 void users_cleanup(struct user *u);
+/* *exists tells whether a user with this id is on file; nonzero only when the database fails
+ * (then *exists is false). */
+int users_exists(struct db_pool *pool, int64_t id, bool *exists);
 
 #endif

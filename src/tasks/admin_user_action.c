@@ -12,25 +12,15 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "db/db.h"
 #include "domain/admin_bulk.h"
 #include "domain/identity_keycloak.h"
 #include "domain/provisioning.h"
 #include "domain/stripe_processing.h"
+#include "domain/users.h"
 #include "tasks/builtin.h"
 #include "tasks/task.h"
 
 #include <string.h>
-
-static int user_exists(struct task_run *run, int64_t user_id, bool *exists)
-{
-    const struct db_param p[] = {DB_INT(user_id)};
-    struct db_result *res = NULL;
-    int rc = db_pool_query(run->pool, "SELECT 1 FROM users WHERE id = $1", p, 1, &res);
-    *exists = rc == 0 && db_result_rows(res) == 1;
-    db_result_free(res);
-    return rc;
-}
 
 static int keycloak(struct task_run *run, int64_t user_id, bool attributes_only)
 {
@@ -78,7 +68,7 @@ int task_admin_user_action(struct task_run *run)
         return USHER_EINVAL;
     }
     bool exists = false;
-    int rc = user_exists(run, (int64_t)user_id, &exists);
+    int rc = users_exists(run->pool, (int64_t)user_id, &exists);
     if (rc != 0) {
         task_run_error(run, "database unavailable");
         return rc;

@@ -2,7 +2,8 @@
  * test_admin_users.c — the admin users list, user page and bulk jobs (domain/admin_users.h,
  * domain/admin_bulk.h) on SQLite and PostgreSQL: keyset pages, the status filter, each kind
  * of search (substring on PostgreSQL, prefix on SQLite), hostile search text, the
- * detail sections, and a bulk job's tasks, audit entries and result.
+ * detail sections, a bulk job's tasks, audit entries and result, and users_exists (the
+ * bulk task's check).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "db/task_store.h"
 #include "domain/admin_bulk.h"
 #include "domain/admin_users.h"
+#include "domain/users.h"
 #include "testdb.h"
 
 #include <stdio.h>
@@ -300,6 +302,12 @@ static void test_bulk_job(void **state)
     assert_int_equal(a, ADMIN_BULK_REFRESH_STRIPE);
     assert_int_equal(admin_bulk_action_parse("drop_tables", &a), USHER_EINVAL);
     assert_int_equal(admin_bulk_action_parse(NULL, &a), USHER_EINVAL);
+    /* The admin_user_action task's check: 999 was selected but is not on file. */
+    bool exists = false;
+    assert_int_equal(users_exists(pool, 3, &exists), 0);
+    assert_true(exists);
+    assert_int_equal(users_exists(pool, 999, &exists), 0);
+    assert_false(exists);
 }
 
 int main(void)
