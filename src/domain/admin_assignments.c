@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "db/db.h"
+#include "domain/admin_change.h"
 #include "domain/allocation.h"
 #include "domain/provisioning.h"
 
@@ -100,17 +101,8 @@ int admin_assignment_choices(struct db_pool *pool, json_t **products, json_t **i
 
 /* ---- allocate now ----------------------------------------------------------------------- */
 
-struct allocate_ctx {
-    const struct admin_actor *actor;
-    int64_t id;
-    int64_t now;
-    char *msg;
-    size_t msg_size;
-};
-
-static int allocate_body(struct db_conn *conn, void *arg)
+static int allocate_body(struct db_conn *conn, struct admin_change *c)
 {
-    struct allocate_ctx *c = arg;
     const struct db_param p[] = {DB_INT(c->id)};
     struct db_result *res = NULL;
     int rc = db_query(conn,
@@ -158,16 +150,12 @@ static int allocate_body(struct db_conn *conn, void *arg)
     db_result_free(res);
     if (rc == 0)
         rc = provisioning_request_sync_conn(conn, user_id, c->now);
-    json_t *before = json_pack("{s:s,s:n}", "state", "waiting_capacity", "instance_id");
-    json_t *after = json_pack("{s:s,s:I,s:s}", "state", "active", "instance_id",
-                              (json_int_t)r.instance_id, "instance", instance);
-    if (rc == 0)
-        rc = admin_audit(conn, c->actor, "assignment.allocate", "instance_assignment", c->id,
-                         before, after, c->now);
-    if (rc == 0)
+    if (rc == 0) {
+        c->before = json_pack("{s:s,s:n}", "state", "waiting_capacity", "instance_id");
+        c->after = json_pack("{s:s,s:I,s:s}", "state", "active", "instance_id",
+                             (json_int_t)r.instance_id, "instance", instance);
         snprintf(c->msg, c->msg_size, "%s now has a seat on %s (%s).", who, instance, product);
-    json_decref(before);
-    json_decref(after);
+    }
     free(instance);
     free(who);
     free(product);
@@ -177,8 +165,6 @@ static int allocate_body(struct db_conn *conn, void *arg)
 int admin_assignment_allocate(struct db_pool *pool, const struct admin_actor *actor, int64_t id,
                               int64_t now, char *msg, size_t msg_size)
 {
-    snprintf(msg, msg_size, "%s", "");
-    struct allocate_ctx c = {
-        .actor = actor, .id = id, .now = now, .msg = msg, .msg_size = msg_size};
-    return db_write_tx(pool, allocate_body, &c);
+    return admin_change_act(pool, actor, "assignment.allocate", "instance_assignment", id, now, msg,
+                            msg_size, allocate_body);
 }

@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "domain/admin_change.h"
 #include "domain/admin_list.h"
 #include "domain/catalog_internal.h"
 
@@ -172,41 +173,34 @@ int admin_product_get(struct db_pool *pool, int64_t id, json_t **out)
     return rc;
 }
 
+/* The flags' own inputs (admin_change.arg). */
 struct flags_tx {
-    const struct admin_actor *who;
-    int64_t id, now;
     const char *fp;
     const struct admin_product_flags *flags;
 };
 
-static int flags_in_tx(struct db_conn *conn, void *ctx)
+static int flags_in_tx(struct db_conn *conn, struct admin_change *ch)
 {
-    struct flags_tx *t = ctx;
+    const struct flags_tx *t = ch->arg;
     json_t *before = NULL;
-    int rc = load_product(conn, t->id, true, &before);
+    int rc = load_product(conn, ch->id, true, &before);
     if (rc != 0)
         return rc;
-    json_t *was = inline_state(before);
+    ch->before = inline_state(before);
     json_decref(before);
-    if (!admin_fingerprint_matches(was, t->fp)) {
-        json_decref(was);
+    if (!admin_fingerprint_matches(ch->before, t->fp))
         return USHER_ECONFLICT;
-    }
     const struct admin_product_flags *f = t->flags;
     const struct db_param p[] = {
-        DB_INT(t->id),           DB_INT(f->display_order), DB_BOOL(f->is_coming_soon),
-        DB_BOOL(f->is_featured), DB_BOOL(f->is_active),    DB_INT(t->now)};
+        DB_INT(ch->id),          DB_INT(f->display_order), DB_BOOL(f->is_coming_soon),
+        DB_BOOL(f->is_featured), DB_BOOL(f->is_active),    DB_INT(ch->now)};
     rc = db_exec(conn,
                  "UPDATE products SET display_order = $2, is_coming_soon = $3, is_featured = $4, "
                  "is_active = $5, updated_at = $6 WHERE id = $1",
                  p, DB_NPARAMS(p), NULL);
-    json_t *is = json_pack("{s:I, s:b, s:b, s:b}", "display_order", (json_int_t)f->display_order,
-                           "is_coming_soon", f->is_coming_soon, "is_featured", f->is_featured,
-                           "is_active", f->is_active);
-    if (rc == 0)
-        rc = admin_audit(conn, t->who, "product.update", "product", t->id, was, is, t->now);
-    json_decref(was);
-    json_decref(is);
+    ch->after = json_pack("{s:I, s:b, s:b, s:b}", "display_order", (json_int_t)f->display_order,
+                          "is_coming_soon", f->is_coming_soon, "is_featured", f->is_featured,
+                          "is_active", f->is_active);
     return rc;
 }
 
@@ -215,15 +209,14 @@ int admin_product_set_flags(struct db_pool *pool, const struct admin_actor *who,
 {
     if (flags->display_order < -ORDER_MAX || flags->display_order > ORDER_MAX)
         return USHER_EINVAL;
-    struct flags_tx t = {.who = who, .id = id, .now = now, .fp = fp, .flags = flags};
-    return db_write_tx(pool, flags_in_tx, &t);
+    struct flags_tx t = {.fp = fp, .flags = flags};
+    return admin_change_save(pool, who, "product.update", "product", id, now, &t, flags_in_tx);
 }
 
 /* ---- the product edit form ----------------------------------------------------------------- */
 
+/* The save's own inputs (admin_change.arg). */
 struct save_tx {
-    const struct admin_actor *who;
-    int64_t id, now;
     const char *fp;
     const struct catalog_product *p;
     struct admin_error *err;
@@ -242,10 +235,11 @@ __attribute__((format(printf, 3, 4))) static int refuse(struct admin_error *err,
 
 /* Checks only the database can make: the name is free, the parent exists, every price id is
  * this product's or new. *parent_id gets the parent's id (0: none). */
-static int check_references(struct db_conn *conn, struct save_tx *t, int64_t *parent_id)
+static int check_references(struct db_conn *conn, const struct admin_change *ch, int64_t *parent_id)
 {
+    const struct save_tx *t = ch->arg;
     const struct catalog_product *p = t->p;
-    const struct db_param n[] = {DB_TEXT(p->name), DB_INT(t->id)};
+    const struct db_param n[] = {DB_TEXT(p->name), DB_INT(ch->id)};
     int64_t other = 0;
     int rc =
         db_query_id(conn, "SELECT id FROM products WHERE name = $1 AND id <> $2", n, 2, &other);
@@ -259,7 +253,7 @@ static int check_references(struct db_conn *conn, struct save_tx *t, int64_t *pa
             return refuse(t->err, "parent", "there is no product with the slug \"%s\"", p->parent);
     }
     for (size_t i = 0; rc == 0 && i < p->nprices; i++) {
-        const struct db_param q[] = {DB_TEXT(p->prices[i].stripe_price_id), DB_INT(t->id)};
+        const struct db_param q[] = {DB_TEXT(p->prices[i].stripe_price_id), DB_INT(ch->id)};
         rc = db_query_id(conn,
                          "SELECT product_id FROM product_prices WHERE stripe_price_id = $1 "
                          "AND product_id <> $2",
@@ -274,19 +268,20 @@ static int check_references(struct db_conn *conn, struct save_tx *t, int64_t *pa
     return rc;
 }
 
-static int write_prices(struct db_conn *conn, struct save_tx *t)
+static int write_prices(struct db_conn *conn, const struct admin_change *ch)
 {
+    const struct save_tx *t = ch->arg;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < t->p->nprices; i++) {
         const struct catalog_price *pr = &t->p->prices[i];
-        const struct db_param p[] = {DB_INT(t->id),
+        const struct db_param p[] = {DB_INT(ch->id),
                                      DB_TEXT(pr->stripe_price_id),
                                      DB_TEXT(pr->billing_period),
                                      DB_INT(pr->amount),
                                      DB_TEXT(pr->currency),
                                      DB_BOOL(pr->is_active),
                                      DB_TEXT_OR_NULL(pr->entitlements),
-                                     DB_INT(t->now)};
+                                     DB_INT(ch->now)};
         int64_t changed = 0;
         rc = db_exec(conn,
                      "UPDATE product_prices SET billing_period = $3, amount = $4, currency = $5, "
@@ -303,11 +298,12 @@ static int write_prices(struct db_conn *conn, struct save_tx *t)
     return rc;
 }
 
-static int write_product(struct db_conn *conn, struct save_tx *t, int64_t parent_id)
+static int write_product(struct db_conn *conn, const struct admin_change *ch, int64_t parent_id)
 {
+    const struct save_tx *t = ch->arg;
     const struct catalog_product *p = t->p;
     const struct db_param q[] = {
-        DB_INT(t->id),
+        DB_INT(ch->id),
         DB_TEXT(p->name),
         DB_TEXT_OR_NULL(p->stripe_product_id),
         DB_TEXT(p->description),
@@ -327,7 +323,7 @@ static int write_product(struct db_conn *conn, struct save_tx *t, int64_t parent
         DB_TEXT(p->footer_text),
         DB_TEXT(p->provisioner),
         DB_BOOL(p->is_active),
-        DB_INT(t->now),
+        DB_INT(ch->now),
     };
     return db_exec(conn,
                    "UPDATE products SET name = $2, stripe_product_id = $3, description = $4, "
@@ -339,31 +335,26 @@ static int write_product(struct db_conn *conn, struct save_tx *t, int64_t parent
                    q, DB_NPARAMS(q), NULL);
 }
 
-static int save_in_tx(struct db_conn *conn, void *ctx)
+static int save_in_tx(struct db_conn *conn, struct admin_change *ch)
 {
-    struct save_tx *t = ctx;
-    json_t *before = NULL, *after = NULL;
-    int rc = load_product(conn, t->id, true, &before);
+    const struct save_tx *t = ch->arg;
+    int rc = load_product(conn, ch->id, true, &ch->before);
     if (rc != 0)
         return rc;
-    if (!admin_fingerprint_matches(before, t->fp))
+    if (!admin_fingerprint_matches(ch->before, t->fp))
         rc = USHER_ECONFLICT;
-    else if (strcmp(t->p->slug, json_string_value(json_object_get(before, "slug"))))
+    else if (strcmp(t->p->slug, json_string_value(json_object_get(ch->before, "slug"))))
         rc = refuse(t->err, "slug",
                     "the slug cannot be changed here (it is the catalog file's key)");
     int64_t parent_id = 0;
     if (rc == 0)
-        rc = check_references(conn, t, &parent_id);
+        rc = check_references(conn, ch, &parent_id);
     if (rc == 0)
-        rc = write_product(conn, t, parent_id);
+        rc = write_product(conn, ch, parent_id);
     if (rc == 0)
-        rc = write_prices(conn, t);
+        rc = write_prices(conn, ch);
     if (rc == 0)
-        rc = load_product(conn, t->id, false, &after);
-    if (rc == 0)
-        rc = admin_audit(conn, t->who, "product.update", "product", t->id, before, after, t->now);
-    json_decref(before);
-    json_decref(after);
+        rc = load_product(conn, ch->id, false, &ch->after);
     return rc;
 }
 
@@ -396,9 +387,8 @@ int admin_product_save(struct db_pool *pool, const struct admin_actor *who, int6
     if (rc == USHER_EINVAL && doc)
         split_parse_error(text, err);
     if (rc == 0) {
-        struct save_tx t = {
-            .who = who, .id = id, .now = now, .fp = fp, .p = &d.products[0], .err = err};
-        rc = db_write_tx(pool, save_in_tx, &t);
+        struct save_tx t = {.fp = fp, .p = &d.products[0], .err = err};
+        rc = admin_change_save(pool, who, "product.update", "product", id, now, &t, save_in_tx);
     }
     if (doc)
         catalog_doc_cleanup(&d);

@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/task_store.h"
+#include "domain/admin_change.h"
 #include "domain/stripe_events.h"
 
 #include <stdbool.h>
@@ -130,14 +131,6 @@ int admin_event_get(struct db_pool *pool, int64_t id, json_t **out)
 
 /* ---- retry ---------------------------------------------------------------------------- */
 
-struct retry_ctx {
-    const struct admin_actor *actor;
-    int64_t id;
-    int64_t now;
-    char *msg;
-    size_t msg_size;
-};
-
 /* Queues processing again: the event's own task when it failed, else a new one. */
 static int queue_processing(struct db_conn *conn, const char *event_id, int64_t now)
 {
@@ -171,9 +164,8 @@ static json_t *snapshot(const struct db_result *res)
     return o;
 }
 
-static int retry_body(struct db_conn *conn, void *arg)
+static int retry_body(struct db_conn *conn, struct admin_change *c)
 {
-    struct retry_ctx *c = arg;
     const struct db_param p[] = {DB_INT(c->id)};
     struct db_result *res = NULL;
     int rc = db_query(conn, "SELECT event_id, status, last_error FROM stripe_events WHERE id = $1",
@@ -192,7 +184,7 @@ static int retry_body(struct db_conn *conn, void *arg)
         rc = USHER_ECONFLICT;
     }
     char *event_id = rc == 0 ? xstrdup(db_result_text(res, 0, 0)) : NULL;
-    json_t *before = rc == 0 ? snapshot(res) : NULL;
+    c->before = rc == 0 ? snapshot(res) : NULL;
     db_result_free(res);
     int64_t changed = 0;
     if (rc == 0)
@@ -207,15 +199,10 @@ static int retry_body(struct db_conn *conn, void *arg)
     }
     if (rc == 0)
         rc = queue_processing(conn, event_id, c->now);
-    json_t *after =
-        rc == 0 ? json_pack("{s:s,s:s}", "event_id", event_id, "status", "pending") : NULL;
-    if (rc == 0)
-        rc = admin_audit(conn, c->actor, "stripe_event.retry", "stripe_event", c->id, before, after,
-                         c->now);
-    if (rc == 0)
+    if (rc == 0) {
+        c->after = json_pack("{s:s,s:s}", "event_id", event_id, "status", "pending");
         snprintf(c->msg, c->msg_size, "Event %s is queued for processing again.", event_id);
-    json_decref(after);
-    json_decref(before);
+    }
     free(event_id);
     return rc;
 }
@@ -223,7 +210,6 @@ static int retry_body(struct db_conn *conn, void *arg)
 int admin_event_retry(struct db_pool *pool, const struct admin_actor *actor, int64_t id,
                       int64_t now, char *msg, size_t msg_size)
 {
-    snprintf(msg, msg_size, "%s", "");
-    struct retry_ctx c = {.actor = actor, .id = id, .now = now, .msg = msg, .msg_size = msg_size};
-    return db_write_tx(pool, retry_body, &c);
+    return admin_change_act(pool, actor, "stripe_event.retry", "stripe_event", id, now, msg,
+                            msg_size, retry_body);
 }

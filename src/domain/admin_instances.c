@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "db/task_store.h"
+#include "domain/admin_change.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,35 +304,35 @@ static int resolve_groups(struct db_conn *conn, const json_t *names, int64_t *id
 
 /* ---- saving -------------------------------------------------------------------------------- */
 
+/* The save's own inputs (admin_change.arg). */
 struct inst_tx {
-    const struct admin_actor *who;
-    int64_t id, now;
     const char *fp;
     const struct admin_instance_form *f;
     json_t *errors;
 };
 
-static int write_instance(struct db_conn *conn, struct inst_tx *t, const struct caps *c,
+static int write_instance(struct db_conn *conn, const struct admin_change *ch, const struct caps *c,
                           const json_t *names, const int64_t *ids)
 {
+    const struct inst_tx *t = ch->arg;
     const struct admin_instance_form *f = t->f;
     const struct db_param p[] = {
-        DB_INT(t->id),   DB_TEXT(f->base_url),  DB_INT(c->soft),           DB_INT(c->allocation),
-        DB_INT(c->hard), DB_BOOL(f->is_active), DB_BOOL(f->auto_allocate), DB_INT(t->now)};
+        DB_INT(ch->id),  DB_TEXT(f->base_url),  DB_INT(c->soft),           DB_INT(c->allocation),
+        DB_INT(c->hard), DB_BOOL(f->is_active), DB_BOOL(f->auto_allocate), DB_INT(ch->now)};
     int rc = db_exec(conn,
                      "UPDATE instances SET base_url = $2, soft_cap = $3, allocation_cap = $4, "
                      "hard_cap = $5, is_active = $6, auto_allocate = $7, updated_at = $8 "
                      "WHERE id = $1",
                      p, DB_NPARAMS(p), NULL);
     if (rc == 0 && f->api_key && *f->api_key) {
-        const struct db_param k[] = {DB_INT(t->id), DB_TEXT(f->api_key)};
+        const struct db_param k[] = {DB_INT(ch->id), DB_TEXT(f->api_key)};
         rc = db_exec(conn, "UPDATE instances SET api_key = $2 WHERE id = $1", k, 2, NULL);
     }
-    const struct db_param id[] = {DB_INT(t->id)};
+    const struct db_param id[] = {DB_INT(ch->id)};
     if (rc == 0)
         rc = db_exec(conn, "DELETE FROM instance_groups WHERE instance_id = $1", id, 1, NULL);
     for (size_t i = 0; rc == 0 && i < json_array_size(names); i++) {
-        const struct db_param g[] = {DB_INT(t->id), DB_INT(ids[i])};
+        const struct db_param g[] = {DB_INT(ch->id), DB_INT(ids[i])};
         rc = db_exec(conn, "INSERT INTO instance_groups (instance_id, group_id) VALUES ($1, $2)", g,
                      2, NULL);
     }
@@ -358,19 +359,16 @@ static int resync_seated_users(struct db_conn *conn, int64_t instance_id, int64_
     return rc;
 }
 
-static int instance_in_tx(struct db_conn *conn, void *ctx)
+static int instance_in_tx(struct db_conn *conn, struct admin_change *ch)
 {
-    struct inst_tx *t = ctx;
+    struct inst_tx *t = ch->arg;
     const struct admin_instance_form *f = t->f;
-    json_t *before = NULL, *after = NULL;
     int64_t seats = 0;
-    int rc = load_instance(conn, t->id, true, &before, &seats);
+    int rc = load_instance(conn, ch->id, true, &ch->before, &seats);
     if (rc != 0)
         return rc;
-    if (!admin_fingerprint_matches(before, t->fp)) {
-        json_decref(before);
+    if (!admin_fingerprint_matches(ch->before, t->fp))
         return USHER_ECONFLICT;
-    }
     if (!f->base_url || !web_url(f->base_url))
         json_object_set_new(t->errors, "base_url",
                             json_string("Enter a full http:// or https:// address (at most "
@@ -387,19 +385,16 @@ static int instance_in_tx(struct db_conn *conn, void *ctx)
     if (rc == 0 && json_object_size(t->errors) > 0)
         rc = USHER_EINVAL;
     if (rc == 0)
-        rc = write_instance(conn, t, &c, names, ids);
+        rc = write_instance(conn, ch, &c, names, ids);
     if (rc == 0)
-        rc = load_instance(conn, t->id, false, &after, &seats);
-    if (rc == 0 && !json_equal(json_object_get(before, "groups"), json_object_get(after, "groups")))
-        rc = resync_seated_users(conn, t->id, t->now);
+        rc = load_instance(conn, ch->id, false, &ch->after, &seats);
+    if (rc == 0 &&
+        !json_equal(json_object_get(ch->before, "groups"), json_object_get(ch->after, "groups")))
+        rc = resync_seated_users(conn, ch->id, ch->now);
     if (rc == 0 && f->api_key && *f->api_key) /* the key itself never goes into the log */
-        json_object_set_new(after, "api_key_replaced", json_true());
-    if (rc == 0)
-        rc = admin_audit(conn, t->who, "instance.update", "instance", t->id, before, after, t->now);
+        json_object_set_new(ch->after, "api_key_replaced", json_true());
     free(ids);
     json_decref(names);
-    json_decref(before);
-    json_decref(after);
     return rc;
 }
 
@@ -408,6 +403,6 @@ int admin_instance_save(struct db_pool *pool, const struct admin_actor *who, int
                         json_t **errors)
 {
     *errors = json_object();
-    struct inst_tx t = {.who = who, .id = id, .now = now, .fp = fp, .f = form, .errors = *errors};
-    return db_write_tx(pool, instance_in_tx, &t);
+    struct inst_tx t = {.fp = fp, .f = form, .errors = *errors};
+    return admin_change_save(pool, who, "instance.update", "instance", id, now, &t, instance_in_tx);
 }

@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "db/db.h"
 #include "db/task_store.h"
+#include "domain/admin_change.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,10 +151,12 @@ static int retry_one(struct db_conn *conn, const struct retry_ctx *c, int64_t id
                      size_t state_size)
 {
     snprintf(state, state_size, "%s", "");
-    json_t *before = task_snapshot(conn, id);
-    if (!before)
+    struct admin_change ch = {
+        .actor = c->actor, .action = "task.retry", .type = "task", .id = id, .now = c->now};
+    ch.before = task_snapshot(conn, id);
+    if (!ch.before)
         return USHER_ENOTFOUND;
-    const char *was = json_string_value(json_object_get(before, "state"));
+    const char *was = json_string_value(json_object_get(ch.before, "state"));
     int rc = 0;
     if (!was || strcmp(was, "failed")) {
         snprintf(state, state_size, "%s", was ? was : "unknown");
@@ -168,12 +171,8 @@ static int retry_one(struct db_conn *conn, const struct retry_ctx *c, int64_t id
         rc = USHER_ECONFLICT;
     if (rc == USHER_ECONFLICT && !state[0])
         snprintf(state, state_size, "%s", "changed meanwhile");
-    json_t *after = rc == 0 ? task_snapshot(conn, id) : NULL;
-    if (rc == 0)
-        rc = admin_audit(conn, c->actor, "task.retry", "task", id, before, after, c->now);
-    json_decref(after);
-    json_decref(before);
-    return rc;
+    ch.after = rc == 0 ? task_snapshot(conn, id) : NULL;
+    return admin_change_finish(conn, &ch, rc);
 }
 
 static int retry_body(struct db_conn *conn, void *arg)
