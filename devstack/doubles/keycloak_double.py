@@ -1471,9 +1471,21 @@ instructions.</div>"""))
         return empty(204)
 
     def a_user_groups(self, req):
+        # As Keycloak 26 (UserModel.getGroupsStream(search, first, max)): `search` keeps the
+        # groups whose name contains it, case-insensitively; `first` skips when > 0, `max`
+        # cuts when >= 0; without them every membership comes (no default page).
         u = self._user_or_404(req.params["id"])
-        gs = sorted((self.state.groups[g] for g in u["groups"] if g in self.state.groups),
-                    key=lambda g: self._group_path(g))
+        gs = [self.state.groups[g] for g in u["groups"] if g in self.state.groups]
+        search = req.arg("search")
+        if search:
+            gs = [g for g in gs if search.lower() in g["name"].lower()]
+        gs.sort(key=lambda g: self._group_path(g))
+        first = int(req.arg("first", "") or 0)
+        if first > 0:
+            gs = gs[first:]
+        mx = int(req.arg("max", "") or -1)
+        if mx >= 0:
+            gs = gs[:mx]
         return json_response(200, [self.group_rep(g) for g in gs])
 
     def _group_or_404(self, gid):

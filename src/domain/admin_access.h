@@ -2,9 +2,11 @@
  * admin_access.h — is this user still a member of ADMIN_GROUP? (SPEC §9)
  *
  * users.is_admin is set from the login's `groups` claim, which is only as fresh as the login.
- * The admin console asks Keycloak on every request instead (GET /users/{id}/groups), so
- * someone removed from the group loses the console at their next request, and writes the
- * answer back to users.is_admin (the dashboard's Admin card follows). A group matches as at
+ * The admin console asks Keycloak on every request instead (GET /users/{id}/groups, only the
+ * groups whose name contains ADMIN_GROUP's, every page of them, so the number of groups a
+ * user is in does not matter), so someone removed from the group loses the console at their
+ * next request, and writes the answer back to users.is_admin (the dashboard's Admin card
+ * follows). A group matches as at
  * login: by name (the claim's full.path=false names), or by full path when ADMIN_GROUP
  * starts with '/'.
  */

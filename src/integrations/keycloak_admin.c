@@ -706,10 +706,25 @@ int kc_user_group_call(struct kc_admin *kc, const char *method, const char *user
 
 int kc_user_groups(struct kc_admin *kc, const char *user_id, json_t **groups, struct kc_error *err)
 {
+    return kc_user_groups_page(kc, user_id, NULL, 0, -1, groups, err);
+}
+
+int kc_user_groups_page(struct kc_admin *kc, const char *user_id, const char *search, int first,
+                        int max, json_t **groups, struct kc_error *err)
+{
     *groups = NULL;
     struct buf url;
     buf_init(&url);
     int rc = user_url(kc, user_id, "/groups", &url, err);
+    if (rc == 0 && search)
+        form_url_query(&url, "search", search);
+    if (rc == 0 && max >= 0) {
+        char n[24];
+        snprintf(n, sizeof n, "%d", first > 0 ? first : 0);
+        form_url_query(&url, "first", n);
+        snprintf(n, sizeof n, "%d", max);
+        form_url_query(&url, "max", n);
+    }
     if (rc == 0)
         rc = kc_get_json(kc, url.data, JSON_ARRAY, groups, err);
     buf_cleanup(&url);

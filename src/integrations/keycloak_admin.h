@@ -125,8 +125,13 @@ int kc_user_group_add(struct kc_admin *kc, const char *user_id, const char *grou
                       struct kc_error *err);
 int kc_user_group_remove(struct kc_admin *kc, const char *user_id, const char *group_id,
                          struct kc_error *err);
-/* GET /users/{id}/groups → array of group representations. */
+/* GET /users/{id}/groups → array of group representations (every direct membership). */
 int kc_user_groups(struct kc_admin *kc, const char *user_id, json_t **groups, struct kc_error *err);
+/* One page of the same: GET /users/{id}/groups?search=S&first=F&max=M. Keycloak keeps the
+ * groups whose name contains search (case-insensitive substring; NULL: all) and answers at
+ * most max of them from index first, in name order (max < 0: no first/max sent, every match). */
+int kc_user_groups_page(struct kc_admin *kc, const char *user_id, const char *search, int first,
+                        int max, json_t **groups, struct kc_error *err);
 
 /* ------------------------------------------------------------ Usher-owned attributes */
 

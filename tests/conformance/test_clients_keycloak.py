@@ -349,6 +349,30 @@ def test_user_groups_carry_name_and_path_for_the_admin_check(keycloak, user, gro
     assert [g["name"] for g in out[4]["result"]] == ["nextcloud-foggy"]
 
 
+
+def test_user_groups_search_and_pages_for_the_admin_check(keycloak, master, user, group_tree):
+    """The admin check (domain/admin_access.c) asks GET /users/{id}/groups?search=NAME&first=
+    &max= for the groups whose name contains ADMIN_GROUP's (test_clients_support.
+    check_user_groups_search says what Keycloak 26 answers). Same case against the double:
+    tests/integration/test_clients_keycloak.py."""
+    tok = uuid.uuid4().hex[:8]
+    base = f"{keycloak.admin_base}/groups"
+
+    def create(name, parent=None):
+        r = master.post(f"{base}/{parent}/children" if parent else base, json={"name": name},
+                        timeout=HTTP_TIMEOUT)
+        assert r.status_code == 201, r.text
+        return r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+    names = [f"Adm{tok}-one", f"x-adm{tok}", f"ADM{tok.upper()}-sub"]
+    made = [create(names[0]), create(names[1])]
+    try:
+        ids = made + [create(names[2], group_tree["p"]), group_tree["only"]]
+        support.check_user_groups_search(driver(keycloak), user["id"], ids, names, f"adm{tok}")
+    finally:
+        for gid in made:
+            master.delete(f"{base}/{gid}", timeout=HTTP_TIMEOUT)
+
 def test_closing_a_disabled_member_as_the_final_expiry_does(keycloak, master, group_tree):
     """The calls of a closure and of the password email (domain/expiry.c,
     tasks/password_email.c) on a canceled customer: disabled, in a group, with a session.

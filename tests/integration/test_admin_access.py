@@ -4,6 +4,7 @@ anonymous → login and back; logged in but not an admin → 403 with the SPEC's
 users.is_admin follows); Keycloak unreachable → 503, never access."""
 
 import re
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from admin_support import (  # noqa: F401 - fixtures
@@ -101,3 +102,36 @@ def test_login_next_keeps_an_admin_deep_link(admin_app):
     r = admin_app.client().get("/admin/")
     loc = urlsplit(r.headers["Location"])
     assert parse_qs(loc.query) == {"next": ["/admin/"]}
+
+
+def join_groups(kc, username, names):
+    """Puts username in new top-level groups (straight into the double's state: thousands of
+    add_group calls would each scan every group)."""
+    with kc.lock:
+        u = kc.find_user(username)
+        for name in names:
+            gid = str(uuid.uuid4())
+            kc.state.groups[gid] = {"id": gid, "name": name, "parent": None, "attributes": {}}
+            u["groups"].add(gid)
+
+
+def test_admin_in_many_groups_whose_names_contain_the_admin_group_is_admitted(admin_client,
+                                                                               kc, db):
+    """250 groups match Keycloak's `search` for usher-admins and sort before it: the check
+    reads page after page (100 a page) until the exact name, on the third page."""
+    join_groups(kc, "bob", [f"a-usher-admins-{i:03d}" for i in range(250)])
+    r = admin_client.get("/admin/")
+    assert r.status_code == 200, text_of(r.text)[:300]
+    assert db.scalar("SELECT is_admin FROM users WHERE username = 'bob'") in (1, True)
+    # Out of the group again: refused, however many look-alikes remain.
+    remove_from_group(kc, "bob")
+    assert admin_client.get("/admin/").status_code == 403
+
+
+def test_admin_in_thousands_of_groups_is_admitted(admin_client, kc):
+    """All of bob's 7,000 other groups (long names, sorting before usher-admins) in one
+    answer would be over the HTTP client's 4 MiB cap on an answer, and a failed check fails
+    closed (503): asking only for the groups named like usher-admins keeps the answer small."""
+    join_groups(kc, "bob", [f"a-team-{i:05d}-" + "x" * 230 for i in range(7000)])
+    r = admin_client.get("/admin/")
+    assert r.status_code == 200, text_of(r.text)[:300]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from test_clients_support import (ECONFIG, ECONFLICT, EINVAL, ENOTFOUND, EUPSTREAM,
-                                  KC_ATTRS_DROPPED, OK, Driver)
+                                  KC_ATTRS_DROPPED, OK, Driver, check_user_groups_search)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -251,6 +251,17 @@ def test_user_groups_carry_name_and_path_for_the_admin_check(kc):
                           ("nextcloud-foggy", "/customers/nextcloud-foggy")])
     assert [g["name"] for g in out[4]["result"]] == ["nextcloud-foggy"]
 
+
+
+def test_user_groups_search_and_pages_for_the_admin_check(kc):
+    """As tests/conformance/test_clients_keycloak.py's case of the same name, against the
+    double (test_clients_support.check_user_groups_search)."""
+    names = ["Admtok-one", "x-admtok", "ADMTOK-sub"]
+    parent = kc.add_group("customers")
+    groups = [kc.add_group(names[0]), kc.add_group(names[1]),
+              kc.add_group(names[2], parent=parent["id"]), kc.add_group("other")]
+    u = kc.add_user("zoe", email="zoe@example.test")
+    check_user_groups_search(driver(kc), u["id"], [g["id"] for g in groups], names, "admtok")
 
 def attrs(uid, desired, keys=("storage_gb",)):
     return ("kc.attrs", {"id": uid, "desired": desired, "keys": list(keys)})

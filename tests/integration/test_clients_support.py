@@ -95,6 +95,30 @@ ECONFIG = -9
 KC_ATTRS_DROPPED = 1
 
 
+def check_user_groups_search(d, user_id, group_ids, names, token):
+    """The case both suites run (double and real Keycloak) for the admin check's call, GET
+    /users/{id}/groups?search=&first=&max=: user_id joins group_ids, of which the groups named
+    `names` contain `token` in some mix of case and one more does not. `search` is a
+    case-insensitive substring of the name (subgroups too), first/max cut pages, and without
+    first/max every membership comes."""
+    def page(search, first, max_):
+        return ("kc.user_groups_page",
+                {"id": user_id, "search": search, "first": first, "max": max_})
+
+    out = d.run(*[("kc.group_add", {"id": user_id, "group": g}) for g in group_ids],
+                page(token.upper(), 0, 100), page(token, 0, 2), page(token, 2, 2),
+                page("none" + token, 0, 100), ("kc.user_groups", {"id": user_id}))
+    joined = len(group_ids)
+    assert [o["rc"] for o in out] == [OK] * (joined + 5)
+    out = out[joined:]
+    assert sorted(g["name"] for g in out[0]["result"]) == sorted(names)
+    pages = [[g["name"] for g in o["result"]] for o in out[1:3]]
+    assert [len(p) for p in pages] == [2, len(names) - 2]
+    assert sorted(pages[0] + pages[1]) == sorted(names)
+    assert out[3]["result"] == []
+    assert len(out[4]["result"]) == joined
+
+
 def test_driver_is_built():
     assert driver_path().exists(), driver_path()
 

@@ -321,6 +321,10 @@ static int run_kc(struct ctx *c, const char *cmd, const json_t *a, json_t *out)
         rc = kc_user_group_remove(c->kc, uid, s(a, "group"), &err);
     } else if (!strcmp(cmd, "kc.user_groups")) {
         rc = kc_user_groups(c->kc, uid, &result, &err);
+    } else if (!strcmp(cmd, "kc.user_groups_page")) {
+        rc = kc_user_groups_page(c->kc, uid, s(a, "search"),
+                                 (int)json_integer_value(json_object_get(a, "first")),
+                                 (int)json_integer_value(json_object_get(a, "max")), &result, &err);
     } else if (!strcmp(cmd, "kc.attrs") || !strcmp(cmd, "kc.profile_check")) {
         rc = run_kc_attrs(c, cmd, a, out, &err);
     } else {
