@@ -15,6 +15,10 @@ console's other areas add theirs by appending a function `step_x(j)` to the list
     refused field by field), which lets the waiting seat above be allocated
   - run "Sync to Keycloak" on three users, one of whom Keycloak does not know: the result
     page reports two done and one failed with the error
+
+Editing a product, retrying tasks, allocating a seat now (with the cap it needs) and the bulk
+sync are done by keyboard alone (Tab, Enter, Space, arrows: AdminKeys), and every control the
+keyboard lands on must show its focus (a focus-visible outline or shadow).
 """
 
 import csv
@@ -23,10 +27,41 @@ import json
 from dataclasses import dataclass, field
 
 from conftest import keycloak_login, now, wait_for, wait_for_text
+from journeys import Keyboard
 
 ADMIN = {"username": "ada", "password": "ada-e2e-pw", "email": "ada@usher.test",
          "firstName": "Ada", "lastName": "Lovelace"}
 HOSTILE_EMAIL = "=hyperlink(1)@example.test"
+
+
+# The element has the focus, matches :focus-visible, is on screen and is drawn with a focus
+# indicator (an outline or a box-shadow).
+FOCUS_SHOWN_JS = """e => {
+  const s = getComputedStyle(e), r = e.getBoundingClientRect();
+  return e === document.activeElement && e.matches(':focus-visible')
+    && r.width > 0 && r.height > 0 && s.visibility !== 'hidden'
+    && ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none');
+}"""
+
+
+class AdminKeys(Keyboard):
+    """journeys.Keyboard for the console: its pages have more stops to Tab through (the
+    navigation, tables of rows), each control reached must show its focus, and a <select> is
+    set with the arrow keys."""
+
+    def focus(self, locator, limit=300):
+        super().focus(locator, limit)
+        assert locator.evaluate(FOCUS_SHOWN_JS), \
+            f"{locator} has the keyboard focus but does not show it"
+
+    def choose(self, select, label):
+        self.focus(select)
+        self.page.keyboard.press("Home")
+        for _ in range(40):
+            if select.evaluate("e => e.options[e.selectedIndex].text.trim()") == label:
+                return
+            self.page.keyboard.press("ArrowDown")
+        raise AssertionError(f"{select} has no option {label!r} the arrow keys reach")
 
 
 @dataclass
@@ -36,10 +71,21 @@ class Journey:
     shot: object
     notes: dict = field(default_factory=dict)  # what one step leaves for a later one
 
+    @property
+    def keys(self):
+        return AdminKeys(self.page)
+
+    def nav_link(self, label):
+        return self.page.get_by_role("navigation", name="Admin sections").get_by_role(
+            "link", name=label, exact=True)
+
     def nav(self, label):
         """Follows a section link of the admin navigation."""
-        self.page.get_by_role("navigation", name="Admin sections").get_by_role(
-            "link", name=label, exact=True).click()
+        self.nav_link(label).click()
+
+    def nav_by_keys(self, label):
+        """The same by keyboard: Tab to the link, Enter."""
+        self.keys.press(self.nav_link(label))
 
     def fits_320(self):
         """The page does not scroll sideways on a 320 px wide screen (tables scroll inside
@@ -105,28 +151,32 @@ def step_log_in(j):
 def step_retry_failed_task(j):
     page, stack = j.page, j.stack
     first, second = j.notes["tasks"]
-    j.nav("Tasks")
-    page.get_by_label("State").select_option("failed")
-    page.get_by_role("button", name="Filter").click()
+    keys = j.keys
+    j.nav_by_keys("Tasks")
+    keys.choose(page.get_by_label("State"), "failed")
+    keys.press(page.get_by_role("button", name="Filter"))
     page.wait_for_url("**/admin/tasks/?state=failed**")
     j.shot("tasks-filtered-to-failed")
     j.fits_320()
 
-    page.get_by_role("link", name=str(first), exact=True).click()
+    keys.press(page.get_by_role("link", name=str(first), exact=True))
     wait_for_text(page, "mailgun: HTTP 503")
     j.shot("task-that-failed")
     j.fits_320()
-    page.get_by_role("button", name="Retry this task").click()
+    keys.press(page.get_by_role("button", name="Retry this task"))
     wait_for_text(page, f"Task {first} is queued to run now.")
     j.shot("task-retried")
 
     # The other one from the list: a bulk action asks first.
-    page.goto(stack.url + "/admin/tasks/?state=failed")
-    page.get_by_label(f"Select task {second}").check()
-    page.get_by_role("button", name="Retry selected failed tasks…").click()
+    j.nav_by_keys("Tasks")
+    keys.choose(page.get_by_label("State"), "failed")
+    keys.press(page.get_by_role("button", name="Filter"))
+    page.wait_for_url("**/admin/tasks/?state=failed**")
+    keys.check(page.get_by_label(f"Select task {second}"))
+    keys.press(page.get_by_role("button", name="Retry selected failed tasks…"))
     wait_for_text(page, "Retry 1 task?")
     j.shot("bulk-retry-confirmation")
-    page.get_by_role("button", name="Retry 1 task").click()
+    keys.press(page.get_by_role("button", name="Retry 1 task"))
     wait_for_text(page, "1 queued to run now, 0 left alone.")
     j.shot("bulk-retry-results")
 
@@ -163,19 +213,22 @@ def step_retry_stripe_event(j):
 
 def step_allocate_waiting_seat(j):
     page, stack = j.page, j.stack
-    j.nav("Assignments")
-    page.get_by_label("State").select_option("waiting_capacity")
-    page.get_by_role("button", name="Filter").click()
+    keys = j.keys
+    allocate = page.get_by_role("button", name="Allocate now: a seat for wendy", exact=False)
+    j.nav_by_keys("Assignments")
+    state = page.get_by_label("State")
+    keys.choose(state, state.locator("option[value=waiting_capacity]").inner_text().strip())
+    keys.press(page.get_by_role("button", name="Filter"))
     wait_for_text(page, "wendy@example.test")
     j.shot("waiting-seat")
     j.fits_320()
-    page.get_by_role("button", name="Allocate now: a seat for wendy", exact=False).click()
+    keys.press(allocate)
     wait_for_text(page, "keeps waiting")
     j.shot("allocate-no-capacity")
     # Capacity frees up: the operator raises the instance's allocation cap.
     raise_allocation_cap(j)
-    j.nav("Assignments")
-    page.get_by_role("button", name="Allocate now: a seat for wendy", exact=False).click()
+    j.nav_by_keys("Assignments")
+    keys.press(allocate)
     wait_for_text(page, "wendy now has a seat on")
     j.shot("allocated")
 
@@ -184,18 +237,19 @@ def raise_allocation_cap(j):
     page, stack = j.page, j.stack
     instance_id = j.notes["instance_id"]
     hard = stack.db.scalar("SELECT hard_cap FROM instances WHERE id = ?", instance_id)
-    j.nav("Instances")
-    page.locator(f'a[href="/admin/instances/edit/?id={instance_id}"]').click()
+    keys = j.keys
+    j.nav_by_keys("Instances")
+    keys.press(page.locator(f'a[href="/admin/instances/edit/?id={instance_id}"]'))
     wait_for_text(page, "Capacity")
     # A soft cap above the allocation cap breaks soft <= allocation <= hard: refused per field.
-    page.get_by_label("Soft cap (preferred fill)").fill(str(hard))
-    page.get_by_role("button", name="Save instance").click()
+    keys.fill(page.get_by_label("Soft cap (preferred fill)"), str(hard))
+    keys.press(page.get_by_role("button", name="Save instance"))
     page.locator("#e-soft, #e-alloc").first.wait_for()
     j.shot("instance-cap-refused")
     assert stack.db.scalar("SELECT soft_cap FROM instances WHERE id = ?", instance_id) == 0
-    page.get_by_label("Soft cap (preferred fill)").fill("0")
-    page.get_by_label("Allocation cap (automatic allocation stops here)").fill(str(hard))
-    page.get_by_role("button", name="Save instance").click()
+    keys.fill(page.get_by_label("Soft cap (preferred fill)"), "0")
+    keys.fill(page.get_by_label("Allocation cap (automatic allocation stops here)"), str(hard))
+    keys.press(page.get_by_role("button", name="Save instance"))
     wait_for_text(page, "Saved the instance.")
     j.shot("instance-cap-raised")
     assert stack.db.scalar("SELECT allocation_cap FROM instances WHERE id = ?",
@@ -228,15 +282,16 @@ def step_export_waitlist(j):
 
 def step_edit_product(j):
     page, stack = j.page, j.stack
-    j.nav("Products")
+    keys = j.keys
+    j.nav_by_keys("Products")
     wait_for_text(page, "Nextcloud")
     j.shot("products")
     j.fits_320()
-    page.get_by_role("link", name="Nextcloud", exact=True).click()
+    keys.press(page.get_by_role("link", name="Nextcloud", exact=True))
     wait_for_text(page, "Basics")
-    page.get_by_label("Tagline").fill("Files, calendars & contacts — edited by ada")
+    keys.fill(page.get_by_label("Tagline"), "Files, calendars & contacts — edited by ada")
     j.shot("product-edit")
-    page.get_by_role("button", name="Save product").click()
+    keys.press(page.get_by_role("button", name="Save product"))
     wait_for_text(page, "Saved the product.")
     j.shot("product-saved")
     assert stack.db.scalar("SELECT tagline FROM products WHERE name = 'Nextcloud'") == \
@@ -254,16 +309,17 @@ def step_bulk_sync_three_users_one_failing(j):
             "00000000-0000-4000-8000-00000000dead"
         stack.db.exec("INSERT INTO users (username, email, date_joined, keycloak_id) "
                       "VALUES (?, ?, ?, ?)", name, f"{name}@example.test", t, kc_id)
-    j.nav("Users")
+    keys = j.keys
+    j.nav_by_keys("Users")
     wait_for_text(page, "xena@example.test")
     for name in ("uma", "vic", "xena"):
-        page.get_by_label(f"Select {name}", exact=True).check()
-    page.get_by_label("Action on the ticked users").select_option(label="Sync to Keycloak")
+        keys.check(page.get_by_label(f"Select {name}", exact=True))
+    keys.choose(page.get_by_label("Action on the ticked users"), "Sync to Keycloak")
     j.shot("users-ticked")
-    page.get_by_role("button", name="Go…").click()
+    keys.press(page.get_by_role("button", name="Go…"))
     wait_for_text(page, "Sync to Keycloak: 3 users?")
     j.shot("bulk-sync-confirmation")
-    page.get_by_role("button", name="Sync to Keycloak (3)").click()
+    keys.press(page.get_by_role("button", name="Sync to Keycloak (3)"))
     # The result page reloads itself while the worker runs the three tasks.
     wait_for_text(page, "3 users: 2 done, 1 failed.", timeout_ms=60_000)
     row = page.locator("tr", has_text="xena")
