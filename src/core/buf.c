@@ -30,7 +30,7 @@ void buf_reset(struct buf *b)
     b->data[0] = '\0';
 }
 
-static void reserve(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -45,7 +45,7 @@ void buf_append(struct buf *b, const void *data, size_t len)
 {
     if (len == 0)
         return;
-    reserve(b, len);
+    buf_reserve(b, len);
     memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
@@ -69,7 +69,7 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     va_end(copy);
     if (n < 0)
         abort(); /* invalid format: a programming error */
-    reserve(b, (size_t)n);
+    buf_reserve(b, (size_t)n);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
 }

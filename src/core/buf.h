@@ -18,6 +18,8 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_cleanup(struct buf *b);
 void buf_reset(struct buf *b);
+/* Room for extra more bytes (and the NUL) without growing again. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);

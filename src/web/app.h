@@ -5,6 +5,8 @@
 #ifndef USHER_WEB_APP_H
 #define USHER_WEB_APP_H
 
+#include <jansson.h>
+
 struct usher_config;
 struct db_pool;
 struct mustache_set;
@@ -22,6 +24,7 @@ struct web_app {
     struct kc_admin *kc; /* Keycloak Admin API client, NULL when not configured */
     struct onboarding_cache *catalog; /* the onboarding listings (domain/onboarding_cache.h) */
     struct session_cache *sessions; /* copies of anonymous sessions (domain/session_cache.h) */
+    json_t *site; /* web_site_context, built once; shared read-only by every page */
 };
 
 #endif

@@ -77,6 +77,8 @@ void web_reply_page(struct web_request *r, int status, const char *page, json_t 
 {
     struct buf out;
     buf_init(&out);
+    /* Most pages are a few kilobytes: grown once here, not doubled up from 64 bytes. */
+    buf_reserve(&out, 16 * 1024);
     char *name = xasprintf("pages/%s", page);
     int rc = mustache_render(r->app->templates, name, ctx, &out);
     free(name);

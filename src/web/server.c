@@ -16,6 +16,7 @@
 #include "domain/session_cache.h"
 #include "integrations/keycloak_admin.h"
 #include "web/app.h"
+#include "web/pages.h"
 #include "web/dispatch.h"
 #include "web/static_files.h"
 
@@ -122,6 +123,7 @@ static int load_app(const struct usher_config *cfg, struct web_app *app)
     }
     app->catalog = onboarding_cache_new();
     app->sessions = session_cache_new();
+    app->site = web_site_context(cfg);
     dir = xasprintf("%s/static", cfg->data_dir);
     rc = static_files_load(dir, &app->static_files);
     free(dir);
@@ -137,6 +139,7 @@ static void free_app(struct web_app *app)
     kc_admin_free(app->kc);
     onboarding_cache_free(app->catalog);
     session_cache_free(app->sessions);
+    json_decref(app->site);
     static_files_free(app->static_files);
     mustache_set_free(app->templates);
     db_pool_free(app->db);

@@ -175,6 +175,14 @@ static void test_escaping(void **state)
     expect_render(set, "t", "{\"x\": \"<a href=\\\"/?a=1&b='2'\\\">\"}",
                   "&lt;a href=&quot;/?a=1&amp;b=&#39;2&#39;&quot;&gt;|"
                   "<a href=\"/?a=1&b='2'\">|<a href=\"/?a=1&b='2'\">");
+    /* Escapes at both ends, bytes above 0x7f (UTF-8) untouched. */
+    add_ok(set, "edges", "[{{x}}]");
+    expect_render(set, "edges", "{\"x\": \"&caf\u00e9 \u2014 <\"}", "[&amp;caf\u00e9 \u2014 &lt;]");
+    /* Integers at the ends of their range, and zero. */
+    add_ok(set, "ints", "{{a}} {{b}} {{c}} {{d}}");
+    expect_render(set, "ints",
+                  "{\"a\": -9223372036854775808, \"b\": 9223372036854775807, \"c\": 0, \"d\": -7}",
+                  "-9223372036854775808 9223372036854775807 0 -7");
     mustache_set_free(set);
 }
 
