@@ -63,8 +63,7 @@ static void slot_clear(struct slot *slot)
 struct session *session_cache_get(struct session_cache *c, const char *id_hash,
                                   const char *state_tag, int64_t now)
 {
-    if (strlen(id_hash) != CRYPTO_SHA256_HEX_LEN ||
-        strlen(state_tag) != SESSION_STATE_TAG_HEX_LEN)
+    if (strlen(id_hash) != CRYPTO_SHA256_HEX_LEN || strlen(state_tag) != SESSION_STATE_TAG_HEX_LEN)
         return NULL;
     json_t *data = NULL;
     struct session *s = xcalloc(1, sizeof *s);

@@ -40,8 +40,8 @@ struct session *session_cache_get(struct session_cache *cache, const char *id_ha
 void session_cache_put(struct session_cache *cache, const struct session *s, int64_t now);
 /* The session's last_seen_at was written at last_seen_at: the copy of id_hash with this state
  * tag follows, so it does not ask for the write again (its read time stays). */
-void session_cache_touched(struct session_cache *cache, const char *id_hash,
-                           const char *state_tag, int64_t last_seen_at);
+void session_cache_touched(struct session_cache *cache, const char *id_hash, const char *state_tag,
+                           int64_t last_seen_at);
 /* Drops the copy of id_hash (the session was deleted or rotated here). */
 void session_cache_forget(struct session_cache *cache, const char *id_hash);
 
