@@ -9,7 +9,8 @@
  * process is never shown from an older copy here.
  *
  * What the tag cannot tell — the row deleted or rotated by another process while an old
- * cookie is replayed, a write whose answer never reached the browser — is bounded: a copy is
+ * cookie is replayed, a write whose answer never reached the browser, two concurrent writes of
+ * one visitor whose answers arrive in the other order — is bounded: a copy is
  * used for at most SESSION_CACHE_TTL_SECONDS after it was read, only for GET pages that opt in,
  * and never for a logged-in session (a logout, a disabled account or an admin's change is seen
  * at once, on every process). Live-ness (session_is_live) is checked on the copy's own times.

@@ -165,21 +165,24 @@ static bool admitted_late(struct web_request *r)
     return true;
 }
 
-/* After a save: an anonymous row whose data was written gets its new state tag sent to the
- * browser and a fresh copy here; a touched one updates the copy's times. A logged-in session
- * is never answered from a copy, so it needs neither. */
-static void share_state(struct web_request *r, int64_t last_seen_before)
+/* After a save. A request that wrote an anonymous row's data sends the browser the row's new
+ * state tag and keeps a copy of what it wrote; one that only touched it moves its copy's
+ * last_seen_at. Only a writer sends a tag: a reader's tag could overtake a concurrent writer's
+ * answer and leave the browser vouching for an older state. A logged-in session is never
+ * answered from a copy, so it needs neither. */
+static void share_state(struct web_request *r, bool wrote, int64_t last_seen_before)
 {
     const struct session *s = r->session;
     if (!s->stored || s->user_id != 0 || !s->state_tag[0])
         return;
     const char *sent = web_cookie(r, state_cookie_name(r));
-    if (sent && !strcmp(sent, s->state_tag)) {
-        if (s->last_seen_at != last_seen_before)
+    if (!wrote) {
+        if (sent && !strcmp(sent, s->state_tag) && s->last_seen_at != last_seen_before)
             session_cache_touched(r->app->sessions, s->id_hash, s->state_tag, s->last_seen_at);
         return;
     }
-    if (web_add_cookie(r, state_cookie_name(r), s->state_tag) != 0) {
+    if ((!sent || strcmp(sent, s->state_tag)) &&
+        web_add_cookie(r, state_cookie_name(r), s->state_tag) != 0) {
         /* Without the new tag the browser keeps sending the old one: no copy ever matches,
          * so its pages are read from the database, which is still right. */
         log_warn("request_id=%s msg=\"state cookie not set\"", r->request_id);
@@ -195,6 +198,7 @@ int web_session_finish(struct web_request *r)
     if (r->session && (r->session->stored || r->session->dirty) &&
         (!session_needs_insert(r->session) || admitted_late(r))) {
         int64_t last_seen_before = r->session->last_seen_at;
+        bool writes = r->session->dirty;
         struct db_conn *conn = NULL;
         rc = db_acquire(r->app->db, DB_WAIT_MS, &conn);
         if (rc == 0)
@@ -204,7 +208,7 @@ int web_session_finish(struct web_request *r)
             log_error("request_id=%s msg=\"session save failed\" error=\"%s\"", r->request_id,
                       usher_strerror(rc));
         else
-            share_state(r, last_seen_before);
+            share_state(r, writes, last_seen_before);
     }
     if (r->new_cookie) {
         set_cookie(r, r->new_cookie);
