@@ -49,6 +49,20 @@ struct sqlite_checkpointer *sqlite_checkpointer_new(const char *filename, int fl
     return cp;
 }
 
+/* The checkpointer's busy handler: polls every RESTART_POLL_US, as writers do (db_sqlite.c),
+ * so that a RESTART gets the writer lock between two commits instead of sleeping through the
+ * gaps the way sqlite3_busy_timeout's growing pauses do; gives up after RESTART_BUSY_MS. */
+#define RESTART_POLL_US 100
+static int restart_busy(void *arg, int tries)
+{
+    (void)arg;
+    if ((long)tries * RESTART_POLL_US >= RESTART_BUSY_MS * 1000L)
+        return 0;
+    struct timespec pause = {0, RESTART_POLL_US * 1000L};
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
 /* A handle for checkpointing, or NULL. A fresh handle does not know the file is in WAL mode
  * until it reads it, and until then a checkpoint does nothing and reports success: the
  * PRAGMA reads it (and the mode is the file's already, so it changes nothing). */
@@ -56,7 +70,7 @@ static sqlite3 *open_wal(const struct sqlite_checkpointer *cp)
 {
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(cp->filename, &db, cp->flags, NULL) == SQLITE_OK &&
-        sqlite3_busy_timeout(db, RESTART_BUSY_MS) == SQLITE_OK &&
+        sqlite3_busy_handler(db, restart_busy, NULL) == SQLITE_OK &&
         sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK)
         return db;
     sqlite3_close_v2(db);

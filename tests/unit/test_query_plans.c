@@ -430,6 +430,19 @@ static void check_queries(struct db_pool *pool)
                  "LOCKED) AND state = 'running' AND lease_until < $1 RETURNING id, name, "
                  "attempts",
           P2(now, txt)),
+        Q(.what = "reaper (out of attempts)", .file = task_store, .dialect = DB_SQLITE,
+          .sql = "UPDATE tasks SET state = 'failed', lease_until = NULL, last_error = $2, "
+                 "updated_at = $1 WHERE state = 'running' AND lease_until < $1 AND attempts >= "
+                 "max_attempts RETURNING id, name, attempts",
+          P2(now, txt)),
+        Q(.what = "reaper (out of attempts)", .file = task_store, .dialect = DB_POSTGRES,
+          .sql = "UPDATE tasks SET state = 'failed', lease_until = NULL, last_error = $2, "
+                 "updated_at = $1 WHERE id IN (SELECT id FROM tasks WHERE state = 'running' AND "
+                 "lease_until < $1 AND attempts >= max_attempts FOR UPDATE SKIP LOCKED) AND "
+                 "state = 'running' AND lease_until < $1 RETURNING id, name, attempts",
+          P2(now, txt)),
+        Q(.what = "purge of done tasks", .file = task_store,
+          .sql = "DELETE FROM tasks WHERE state = 'done' AND updated_at < $1", P1(now)),
         /* seats */
         Q(.what = "seat of a user", .file = allocation,
           .sql = "SELECT a.state, a.instance_id, i.is_active FROM instance_assignments a LEFT "
