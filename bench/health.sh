@@ -16,7 +16,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_init
-target_ratio="0.6"
+target_ratio="0.8"
 target_rss_mb="20"
 
 # --- nginx: the baseline ----------------------------------------------------------------

@@ -12,11 +12,6 @@
 #include <time.h>
 
 #define CHECKPOINT_INTERVAL_MS 20 /* at most 50 background checkpoints a second */
-/* How long a RESTART checkpoint waits for the writer of the moment and for readers of older
- * snapshots, holding new writers back meanwhile: transactions here last well under a
- * millisecond, and a long reader (an export) must not stall writes for longer than this.
- * Busy after that: the next run tries again. */
-#define RESTART_BUSY_MS 10
 
 struct sqlite_checkpointer {
     char *filename;
@@ -49,20 +44,6 @@ struct sqlite_checkpointer *sqlite_checkpointer_new(const char *filename, int fl
     return cp;
 }
 
-/* The checkpointer's busy handler: polls every RESTART_POLL_US, as writers do (db_sqlite.c),
- * so that a RESTART gets the writer lock between two commits instead of sleeping through the
- * gaps the way sqlite3_busy_timeout's growing pauses do; gives up after RESTART_BUSY_MS. */
-#define RESTART_POLL_US 100
-static int restart_busy(void *arg, int tries)
-{
-    (void)arg;
-    if ((long)tries * RESTART_POLL_US >= RESTART_BUSY_MS * 1000L)
-        return 0;
-    struct timespec pause = {0, RESTART_POLL_US * 1000L};
-    nanosleep(&pause, NULL);
-    return 1;
-}
-
 /* A handle for checkpointing, or NULL. A fresh handle does not know the file is in WAL mode
  * until it reads it, and until then a checkpoint does nothing and reports success: the
  * PRAGMA reads it (and the mode is the file's already, so it changes nothing). */
@@ -70,7 +51,6 @@ static sqlite3 *open_wal(const struct sqlite_checkpointer *cp)
 {
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(cp->filename, &db, cp->flags, NULL) == SQLITE_OK &&
-        sqlite3_busy_handler(db, restart_busy, NULL) == SQLITE_OK &&
         sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK)
         return db;
     sqlite3_close_v2(db);
@@ -100,13 +80,6 @@ static void *run(void *arg)
                : SQLITE_CANTOPEN;
         if (rc == SQLITE_OK && wal_pages < 0)
             rc = SQLITE_ERROR; /* not in WAL mode after all: nothing was done */
-        /* Under steady writes a passive checkpoint never catches the last commit, so the
-         * WAL is never started over and grows without end (and past
-         * SQLITE_CHECKPOINT_INLINE_PAGES every commit checkpointed itself). RESTART waits
-         * for the writer of the moment, holds new ones back while it copies what the passive
-         * run left (little) and syncs, and makes the next writer start the WAL over. */
-        if (rc == SQLITE_OK && wal_pages >= SQLITE_CHECKPOINT_RESTART_PAGES)
-            rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
         if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && !warned) {
             log_warn("msg=\"sqlite background checkpoint failed\" code=%d", rc);
             warned = true; /* commits past SQLITE_CHECKPOINT_INLINE_PAGES still checkpoint */
@@ -152,8 +125,6 @@ static int wal_hook(void *arg, sqlite3 *db, const char *schema, int pages)
     struct sqlite_checkpointer *cp = arg;
     if (pages < SQLITE_CHECKPOINT_PAGES)
         return SQLITE_OK;
-    /* PASSIVE here: the committing handle's busy wait is long, and a RESTART waits for
-     * readers, which a long one (an export) would make every writer share. */
     if (pages >= SQLITE_CHECKPOINT_INLINE_PAGES || !wake(cp))
         sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;

@@ -8,11 +8,8 @@
  * database pool: a commit past the threshold only wakes the pool's checkpointer thread,
  * which runs a passive checkpoint (never blocks writers or readers) on its own handle.
  * Durability is unchanged: a commit is in the WAL either way, and synchronous=NORMAL syncs
- * the WAL at checkpoints, as before. Under steady writes passive checkpoints never let the
- * WAL start over, so past SQLITE_CHECKPOINT_RESTART_PAGES the thread runs a RESTART
- * checkpoint (new writers wait while it copies the little the passive run left and syncs).
- * Should the thread fall far behind (or fail to start), the committing handle runs a passive
- * checkpoint itself.
+ * the WAL at checkpoints, as before. Should the thread fall far behind (or fail to start),
+ * the committing handle checkpoints itself, so the WAL stays bounded.
  */
 #ifndef USHER_DB_SQLITE_CHECKPOINT_H
 #define USHER_DB_SQLITE_CHECKPOINT_H
@@ -23,9 +20,6 @@
  * committing handle runs it itself. */
 #define SQLITE_CHECKPOINT_PAGES 1000
 #define SQLITE_CHECKPOINT_INLINE_PAGES 10000
-/* WAL pages after which the checkpointer also starts the WAL over (a RESTART checkpoint),
- * which passive checkpoints never do while writes keep coming. */
-#define SQLITE_CHECKPOINT_RESTART_PAGES 4000
 
 struct sqlite_checkpointer;
 

@@ -804,37 +804,6 @@ static void test_sqlite_checkpoints_in_background(void **state)
     db_pool_free(mem);
 }
 
-/* Steady commits (with the short gaps between them that requests leave): passive
- * checkpoints alone never let the WAL start over, so it grew to SQLITE_CHECKPOINT_INLINE_PAGES
- * and from there every commit checkpointed in the committing caller. The checkpointer's
- * RESTART keeps it near SQLITE_CHECKPOINT_RESTART_PAGES. */
-static void test_sqlite_wal_starts_over_under_steady_writes(void **state)
-{
-    (void)state;
-    script("CREATE TABLE IF NOT EXISTS steady (body TEXT NOT NULL)");
-    char *body = xmalloc(6000);
-    memset(body, 'y', 5999);
-    body[5999] = '\0';
-    const struct db_param p[] = {DB_TEXT(body)};
-    struct db_conn *c = take(pool);
-    /* Two pages a commit or more: well past the inline threshold by the end. */
-    for (int i = 0; i < SQLITE_CHECKPOINT_INLINE_PAGES; i++) {
-        assert_int_equal(db_exec(c, "INSERT INTO steady (body) VALUES ($1)", p, 1, NULL), 0);
-        usleep(100);
-    }
-    db_release(c);
-    free(body);
-    char *wal = xasprintf("%s/sub/test.db-wal", tmpdir);
-    struct stat st;
-    assert_int_equal(stat(wal, &st), 0);
-    free(wal);
-    /* The file keeps its largest size: that is the most the WAL ever held. */
-    long pages = (long)(st.st_size / 4096);
-    if (pages >= SQLITE_CHECKPOINT_INLINE_PAGES / 2)
-        fail_msg("the WAL grew to %ld pages (restart at %d)", pages,
-                 SQLITE_CHECKPOINT_RESTART_PAGES);
-}
-
 #define T(f) cmocka_unit_test_setup(f, reset_tables)
 
 static const struct CMUnitTest common_tests[] = {
@@ -863,7 +832,6 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_sqlite_relative_path),
     cmocka_unit_test(test_sqlite_busy_pauses_are_short),
     cmocka_unit_test(test_sqlite_checkpoints_in_background),
-    cmocka_unit_test(test_sqlite_wal_starts_over_under_steady_writes),
 };
 
 static int sqlite_group(void)
