@@ -2,7 +2,10 @@
  * session_cache.c — the in-memory copies of anonymous sessions (see session_cache.h).
  *
  * A fixed table of slots indexed by the id hash: a new copy takes its id's slot, so the memory
- * is bounded whatever the number of visitors, and a collision only costs a database read.
+ * is bounded whatever the number of visitors (SESSION_CACHE_SLOTS copies of a few hundred bytes
+ * to a couple of kilobytes: a megabyte or two when all are taken), and a collision only costs
+ * a database read. A copy is only useful for 30 s, so a thousand visitors in the onboarding
+ * pages of one process at once is already a busy day.
  */
 #include "domain/session_cache.h"
 

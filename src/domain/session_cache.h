@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define SESSION_CACHE_TTL_SECONDS 30
-#define SESSION_CACHE_SLOTS 4096
+#define SESSION_CACHE_SLOTS 1024
 
 struct session_cache;
 
