@@ -7,10 +7,8 @@
  * bump on every change to products or product_prices (migration 0003), whoever makes it. A
  * lookup reads that one row and rebuilds the listing only when it moved. Under load, page
  * views that start within ONBOARDING_CACHE_VERSION_REUSE_NS of a reading share it instead of
- * each paying a query (on PostgreSQL a round trip that holds a web thread; once the session
- * itself comes from memory, readings every millisecond still held the threads a tenth of the
- * time): a change is seen by every page view that starts 10 ms after it committed, in every
- * `usher serve` process.
+ * each paying a query (a quarter of a cached plan page's cost): a change is seen by every
+ * page view that starts a millisecond after it committed, in every `usher serve` process.
  * Only what is shown is cached: choices and the order total are checked against the
  * database itself (onboarding_check, onboarding_order).
  *
@@ -24,7 +22,7 @@
 struct db_pool;
 struct onboarding_cache;
 
-#define ONBOARDING_CACHE_VERSION_REUSE_NS (10 * 1000 * 1000)
+#define ONBOARDING_CACHE_VERSION_REUSE_NS (1000 * 1000)
 
 struct onboarding_cache *onboarding_cache_new(void);
 void onboarding_cache_free(struct onboarding_cache *cache);
