@@ -13,7 +13,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends \
         build-essential pkg-config meson ninja-build \
-        libulfius-dev libmicrohttpd-dev libjansson-dev libssl-dev libcurl4-gnutls-dev \
+        libulfius-dev libmicrohttpd-dev libjansson-dev libcurl4-gnutls-dev nettle-dev libgnutls28-dev \
         libiddawc-dev librhonabwy-dev libpq-dev libsqlite3-dev libhiredis-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -33,7 +33,7 @@ FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends \
-        ca-certificates libulfius2.7 libmicrohttpd12 libjansson4 libcurl3-gnutls libssl3 \
+        ca-certificates libulfius2.7 libmicrohttpd12 libjansson4 libcurl3-gnutls libnettle8 libgnutls30 \
         libpq5 libsqlite3-0 libhiredis0.14 zlib1g libiddawc1.1 librhonabwy1.1 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
     && groupadd --system --gid 10001 usher \

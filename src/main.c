@@ -13,6 +13,7 @@
 #include "db/migrate.h"
 #include "db/task_store.h"
 #include "domain/catalog.h"
+#include "integrations/http_client.h"
 #include "tasks/task_cli.h"
 #include "tasks/worker.h"
 #include "user_cli.h"
@@ -225,6 +226,7 @@ int main(int argc, char **argv)
     }
     task_store_set_default_max_attempts(cfg.task_max_retries + 1);
     int status;
+    http_global_init(); /* first: see http_client.h */
     if (ulfius_global_init() != U_OK) {
         fprintf(stderr, "usher: cannot initialise the HTTP library\n");
         config_cleanup(&cfg);

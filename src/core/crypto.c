@@ -1,23 +1,32 @@
 /*
- * crypto.c — CSPRNG, SHA-256, HMAC-SHA256 and constant-time comparison over libcrypto.
+ * crypto.c — CSPRNG, SHA-256, HMAC-SHA256 and constant-time comparison over Nettle and
+ * GnuTLS's random generator.
+ *
+ * Why not OpenSSL's libcrypto (which libpq still loads, for its own TLS): its first
+ * use initialises the library context and the default provider, about 2.3 MB of resident
+ * memory in every process (code pages and heap) for three primitives; Nettle's SHA-256 and
+ * HMAC are plain functions over a stack context, already mapped (GnuTLS is built on it), and
+ * faster on short inputs. See docs/design-notes.md.
  */
 #include "core/crypto.h"
 
 #include "core/err.h"
 #include "core/mem.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <pthread.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void crypto_random(void *out, size_t n)
 {
-    if (n > (size_t)0x7fffffff || RAND_bytes(out, (int)n) != 1) {
+    /* GNUTLS_RND_KEY: the level for secrets (session ids, codes, keys); a CSPRNG seeded from
+     * the kernel's getrandom, reseeded and fork-safe. */
+    if (gnutls_rnd(GNUTLS_RND_KEY, out, n) != 0) {
         fprintf(stderr, "usher: the random number generator failed\n");
         abort();
     }
@@ -48,7 +57,7 @@ char *crypto_random_hex(size_t n)
     char *hex = xmalloc(2 * n + 1);
     crypto_random(raw, n);
     crypto_hex(raw, n, hex);
-    OPENSSL_cleanse(raw, n);
+    explicit_bzero(raw, n);
     free(raw);
     return hex;
 }
@@ -65,33 +74,12 @@ unsigned crypto_random_below(unsigned bound)
     return v % bound;
 }
 
-/* SHA-256 fetched from the provider once: EVP_sha256() makes every digest look the algorithm
- * up again (a locked provider-cache query), which showed in the profile of each request's
- * session lookup. Kept for the life of the process. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void fetch_sha256(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static const EVP_MD *sha256(void)
-{
-    if (pthread_once(&sha256_once, fetch_sha256) != 0 || !sha256_md) {
-        fprintf(stderr, "usher: SHA-256 is not available from libcrypto\n");
-        abort();
-    }
-    return sha256_md;
-}
-
 void crypto_sha256(const void *data, size_t len, unsigned char out[CRYPTO_SHA256_LEN])
 {
-    unsigned int out_len = 0;
-    if (EVP_Digest(data, len, out, &out_len, sha256(), NULL) != 1) {
-        fprintf(stderr, "usher: SHA-256 failed\n");
-        abort();
-    }
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, CRYPTO_SHA256_LEN, out);
 }
 
 void crypto_sha256_hex(const char *s, char out[CRYPTO_SHA256_HEX_LEN + 1])
@@ -104,12 +92,14 @@ void crypto_sha256_hex(const char *s, char out[CRYPTO_SHA256_HEX_LEN + 1])
 int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                        unsigned char out[CRYPTO_SHA256_LEN])
 {
-    unsigned int out_len = 0;
-    if (key_len > 0x7fffffff)
+    if (key_len > 0x7fffffff || (!key && key_len > 0))
         return USHER_EINVAL;
-    if (!HMAC(sha256(), key, (int)key_len, data, len, out, &out_len) ||
-        out_len != CRYPTO_SHA256_LEN)
-        return USHER_EINVAL;
+    /* The context holds the key's inner and outer pads: wiped before returning. */
+    struct hmac_sha256_ctx ctx;
+    hmac_sha256_set_key(&ctx, key_len, key);
+    hmac_sha256_update(&ctx, len, data);
+    hmac_sha256_digest(&ctx, CRYPTO_SHA256_LEN, out);
+    explicit_bzero(&ctx, sizeof ctx);
     return 0;
 }
 
@@ -127,7 +117,7 @@ bool crypto_equal(const void *a, size_t a_len, const void *b, size_t b_len)
 {
     if (a_len != b_len)
         return false;
-    return CRYPTO_memcmp(a, b, a_len) == 0;
+    return memeql_sec(a, b, a_len) != 0;
 }
 
 bool crypto_equal_str(const char *a, const char *b)

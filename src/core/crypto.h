@@ -1,8 +1,8 @@
 /*
- * crypto.h — the few primitives Usher needs, on OpenSSL libcrypto.
+ * crypto.h — the few primitives Usher needs, on Nettle (SHA-256, HMAC) and GnuTLS (random).
  *
- * Randomness comes only from RAND_bytes (a CSPRNG); comparisons of secrets only through
- * crypto_equal, which takes the same time whatever the content.
+ * Randomness comes only from gnutls_rnd at the key level (a CSPRNG); comparisons of secrets only
+ * through crypto_equal, which takes the same time whatever the content.
  */
 #ifndef USHER_CORE_CRYPTO_H
 #define USHER_CORE_CRYPTO_H

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,8 +51,30 @@ static void free_handle(void *h)
     curl_easy_cleanup(h);
 }
 
+/* libcurl's global init calls libssh2_init(0) when libcurl is built with libssh2 (Debian's
+ * is), for scp:// and sftp://, which Usher never enables (CURLOPT_PROTOCOLS_STR below is
+ * "http,https"). That call initialises all of OpenSSL's libcrypto — its algorithm tables and
+ * engines, about 2 MB of resident memory in every process — for a library Usher does not
+ * otherwise use (core/crypto.c is on Nettle; libpq initialises OpenSSL itself, and only for a
+ * TLS connection to PostgreSQL). libssh2 sets up its crypto only in the first libssh2_init,
+ * so calling it first with LIBSSH2_INIT_NO_CRYPTO turns curl's call into a reference count.
+ * Looked up by name: libssh2 is libcurl's dependency, not Usher's, and may be absent. */
+#define LIBSSH2_INIT_NO_CRYPTO 0x0001
+
+static void libssh2_init_without_crypto(void)
+{
+    int (*init)(int) = NULL;
+    void *sym = dlsym(RTLD_DEFAULT, "libssh2_init");
+    if (!sym)
+        return;
+    memcpy(&init, &sym, sizeof init); /* POSIX: a data pointer to a function pointer */
+    if (init(LIBSSH2_INIT_NO_CRYPTO) != 0)
+        log_warn("msg=\"libssh2_init failed\"");
+}
+
 static void global_init(void)
 {
+    libssh2_init_without_crypto();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("msg=\"curl_global_init failed\"");
         abort();

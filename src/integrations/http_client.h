@@ -22,8 +22,10 @@
  *   usher_upstream_request_duration_seconds{upstream}  histogram of every attempt
  *
  * Threads: everything here is thread-safe; http_global_init is optional (the first request
- * runs it) but belongs in main() before threads start; http_thread_cleanup frees the calling
- * thread's handle (threads that exit have theirs freed automatically).
+ * runs it) but belongs in main() before threads start, and before anything else initialises
+ * libcurl (ulfius_global_init does), so that libcurl's start-up leaves OpenSSL alone;
+ * http_thread_cleanup frees the calling thread's handle (threads that exit have theirs freed
+ * automatically).
  */
 #ifndef USHER_INTEGRATIONS_HTTP_CLIENT_H
 #define USHER_INTEGRATIONS_HTTP_CLIENT_H
