@@ -11,7 +11,10 @@
 # rounds), POST /onboarding/webhook/ (signed new events, p99 ack, median of rounds, with
 # `usher worker` processing them meanwhile), taking a seat (alloc_assign) and claiming the
 # next task (task_claim_next), timed by build/bench_scale on the same database (p50, p99 of
-# COUNT calls), and the resident memory of `usher serve` and `usher worker` after the load.
+# COUNT calls), and the resident memory of `usher serve` and `usher worker` after the load:
+# RSS, PSS, and a line splitting each RSS into code (executable and shared libraries, the
+# same pages in both), own (heap, arenas, stacks) and files (SQLite's -shm), with what the two
+# occupy together when each physical page is counted once (bench/rss_breakdown.py).
 # The figure to read is the ratio of each size to the smallest one (the first in SIZES), on
 # the same engine in the same run (goal: within 1.5× at a million users). Exits 0 whatever
 # the figures; non-zero only when something fails to start.
@@ -77,7 +80,7 @@ results=()
 # measure ENGINE SIZE URL — one size on a fresh database; appends a row to results.
 measure() {
     local engine=$1 size=$2 url=$3 name="$1-$2" t0 t1 cookie product round f
-    local d50=() d99=() w99=() wrate=() alloc claim srss shwm wrss whwm spss wpss worker_pid
+    local d50=() d99=() w99=() wrate=() alloc claim srss shwm wrss whwm spss wpss worker_pid breakdown
     bench_start_usher "$name" "$url"
     bench_usher_cli "$name" catalog apply "$repo/devstack/catalog.json" >/dev/null
     t0="$(date +%s.%N)"
@@ -117,19 +120,23 @@ measure() {
     read -r wrss whwm <<<"$(bench_rss "$worker_pid")"
     spss="$(bench_pss "$usher_pid")"
     wpss="$(bench_pss "$worker_pid")"
+    # "code own files" kB per process, and both together with each physical page once.
+    breakdown="$(python3 "$repo/bench/rss_breakdown.py" "$usher_pid" "$worker_pid" |
+        awk '$1 == "together" { t = $2; next } { printf "%s %s %s ", $3, $4, $5 } END { print t }')" ||
+        bench_die "could not read the memory breakdown ($name)"
     bench_stop_pid "$worker_pid"
     product="$(bench_count "$url" "SELECT id FROM products WHERE slug = 'nextcloud'")"
     alloc="$("$driver" "$url" alloc "$product" 1 "$size" "$count")" || bench_die "bench_scale alloc failed ($name)"
     claim="$("$driver" "$url" claim "$count")" || bench_die "bench_scale claim failed ($name)"
     bench_stop_usher
-    results+=("$(printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s' "$engine" "$size" \
+    results+=("$(printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s' "$engine" "$size" \
         "$(bench_median "${d50[@]}")" "$(bench_median "${d99[@]}")" "$(bench_median "${w99[@]}")" \
         "$(bench_median "${wrate[@]}")" \
         "$(awk '{ sub("p50_ms=", "", $1); print $1 }' <<<"$alloc")" \
         "$(awk '{ sub("p99_ms=", "", $2); print $2 }' <<<"$alloc")" \
         "$(awk '{ sub("p50_ms=", "", $1); print $1 }' <<<"$claim")" \
         "$(awk '{ sub("p99_ms=", "", $2); print $2 }' <<<"$claim")" \
-        "$srss" "$shwm" "$wrss" "$whwm" "$spss" "$wpss")")
+        "$srss" "$shwm" "$wrss" "$whwm" "$spss" "$wpss" "$breakdown")")
     bench_log "$name: ${results[-1]}"
 }
 
@@ -171,5 +178,8 @@ printf '%s\n' "${results[@]}" | awk -v load="wrk -t$threads -c$connections -d$du
             sprintf("%.3f / %.2f [%s]", $7, $8, r($7, b0[7])),
             sprintf("%.3f / %.2f [%s]", $9, $10, r($9, b0[9])),
             sprintf("%.1f + %.1f = %.1f (%.1f + %.1f), %.1f + %.1f = %.1f", $11 / 1024, $13 / 1024, ($11 + $13) / 1024, $12 / 1024, $14 / 1024, $15 / 1024, $16 / 1024, ($15 + $16) / 1024)
+        printf "  %9s  RSS MB, serve: code %.1f + own %.1f + files %.1f; worker: code %.1f + own %.1f + files %.1f; together, each page once: %s\n", "",
+            $17 / 1024, $18 / 1024, $19 / 1024, $20 / 1024, $21 / 1024, $22 / 1024,
+            ($23 == "-") ? "- (needs root)" : sprintf("%.1f", $23 / 1024)
     }'
 bench_keep cost_growth
