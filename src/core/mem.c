@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__ /* defined by the libc headers above */
+#include <malloc.h>
+#endif
 
 static void out_of_memory(size_t size)
 {
@@ -67,4 +70,11 @@ char *xasprintf(const char *fmt, ...)
     char *p = xvasprintf(fmt, ap);
     va_end(ap);
     return p;
+}
+
+void mem_trim(void)
+{
+#ifdef __GLIBC__
+    (void)malloc_trim(0); /* returns whether anything was released: either is fine */
+#endif
 }

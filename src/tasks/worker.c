@@ -350,6 +350,7 @@ static void *housekeeping_main(void *arg)
             db_release(conn);
             note_db(&trouble, rc, "requeue");
             task_scheduler_tick(w, clock_now());
+            mem_trim(); /* every HOUSEKEEPING_MS, about MEM_TRIM_INTERVAL_MS (mem.h) */
         }
         if (w->redis)
             task_redis_relay_tick(w, clock_now());

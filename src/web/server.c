@@ -21,6 +21,7 @@
 #include "web/static_files.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -146,11 +147,18 @@ static void free_app(struct web_app *app)
     free(app->csp);
 }
 
+/* Waits for SIGTERM or SIGINT, giving malloc's free pages back meanwhile (mem.h). */
 static int wait_for_signal(const sigset_t *set)
 {
-    int sig = 0;
-    if (sigwait(set, &sig) != 0)
-        return USHER_EIO;
+    const struct timespec tick = {MEM_TRIM_INTERVAL_MS / 1000,
+                                  (long)(MEM_TRIM_INTERVAL_MS % 1000) * 1000000L};
+    int sig;
+    while ((sig = sigtimedwait(set, NULL, &tick)) < 0) {
+        if (errno == EAGAIN)
+            mem_trim();
+        else if (errno != EINTR)
+            return USHER_EIO;
+    }
     log_info("msg=\"stopping\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     return 0;
 }
