@@ -188,6 +188,7 @@ static int cmd_catalog(const struct usher_config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    mem_init();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -72,6 +72,14 @@ char *xasprintf(const char *fmt, ...)
     return p;
 }
 
+void mem_init(void)
+{
+#ifdef __GLIBC__
+    if (mallopt(M_TRIM_THRESHOLD, 1024 * 1024) != 1 || mallopt(M_MMAP_THRESHOLD, 512 * 1024) != 1)
+        fprintf(stderr, "usher: mallopt failed: malloc keeps its dynamic thresholds\n");
+#endif
+}
+
 void mem_trim(void)
 {
 #ifdef __GLIBC__
