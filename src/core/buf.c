@@ -30,7 +30,7 @@ void buf_reset(struct buf *b)
     b->data[0] = '\0';
 }
 
-void buf_reserve(struct buf *b, size_t extra)
+static void reserve(struct buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -41,11 +41,16 @@ void buf_reserve(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
+void buf_reserve(struct buf *b, size_t extra)
+{
+    reserve(b, extra);
+}
+
 void buf_append(struct buf *b, const void *data, size_t len)
 {
     if (len == 0)
         return;
-    buf_reserve(b, len);
+    reserve(b, len);
     memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
@@ -69,7 +74,7 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     va_end(copy);
     if (n < 0)
         abort(); /* invalid format: a programming error */
-    buf_reserve(b, (size_t)n);
+    reserve(b, (size_t)n);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
 }
