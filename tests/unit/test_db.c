@@ -663,6 +663,44 @@ static void test_unreachable(void **state)
     db_pool_free(bad);
 }
 
+/* Connection defaults (application_name=usher, no GSSAPI encryption attempt) hold unless
+ * the URL names its own value, which wins. */
+static void pg_url_setting_is(const char *url, const char *sql, const char *want)
+{
+    struct db_pool *p = NULL;
+    assert_int_equal(db_pool_new(url, 1, &p), 0);
+    struct db_conn *c = take(p);
+    struct db_result *res = NULL;
+    assert_int_equal(db_query(c, sql, NULL, 0, &res), 0);
+    assert_string_equal(db_result_text(res, 0, 0), want);
+    db_result_free(res);
+    db_release(c);
+    db_pool_free(p);
+}
+
+static void test_connection_defaults(void **state)
+{
+    (void)state;
+    if (!is_pg())
+        return;
+    const char *gss = "SELECT COALESCE((SELECT encrypted::text FROM pg_stat_gssapi "
+                      "WHERE pid = pg_backend_pid()), 'none')";
+    pg_url_setting_is(pool_url, "SELECT current_setting('application_name')", "usher");
+    pg_url_setting_is(pool_url, gss, "false");
+    char *named = xasprintf("%s&application_name=elsewhere", pool_url);
+    pg_url_setting_is(named, "SELECT current_setting('application_name')", "elsewhere");
+    free(named);
+    /* The test server offers no GSSAPI: a URL that requires it must fail to connect, which
+     * shows the URL's gssencmode overrides Usher's "disable". */
+    char *required = xasprintf("%s&gssencmode=require", pool_url);
+    struct db_pool *p = NULL;
+    assert_int_equal(db_pool_new(required, 1, &p), 0);
+    struct db_conn *c = NULL;
+    assert_int_equal(db_acquire(p, 1000, &c), USHER_EDBDOWN);
+    db_pool_free(p);
+    free(required);
+}
+
 static void test_bad_urls(void **state)
 {
     (void)state;
@@ -823,6 +861,7 @@ static const struct CMUnitTest common_tests[] = {
     T(test_reconnect),
     T(test_unreachable),
     T(test_bad_urls),
+    T(test_connection_defaults),
 };
 
 static const struct CMUnitTest sqlite_tests[] = {
