@@ -14,7 +14,9 @@
 # COUNT calls), and the resident memory of `usher serve` and `usher worker` after the load:
 # RSS, PSS, and a line splitting each RSS into code (executable and shared libraries, the
 # same pages in both), own (heap, arenas, stacks) and files (SQLite's -shm), with what the two
-# occupy together when each physical page is counted once (bench/rss_breakdown.py).
+# occupy together when each physical page is counted once (bench/rss_breakdown.py). Then the
+# same load once more on one `usher serve` with WORKER_IN_SERVE=true (the small-install
+# layout), whose RSS is web + worker in one process.
 # The figure to read is the ratio of each size to the smallest one (the first in SIZES), on
 # the same engine in the same run (goal: within 1.5× at a million users). Exits 0 whatever
 # the figures; non-zero only when something fails to start.
@@ -77,17 +79,10 @@ login_cookie() { # URL USER_ID — prints the cookie value
 
 results=()
 
-# measure ENGINE SIZE URL — one size on a fresh database; appends a row to results.
-measure() {
-    local engine=$1 size=$2 url=$3 name="$1-$2" t0 t1 cookie product round f
-    local d50=() d99=() w99=() wrate=() alloc claim srss shwm wrss whwm spss wpss worker_pid breakdown
-    bench_start_usher "$name" "$url"
-    bench_usher_cli "$name" catalog apply "$repo/devstack/catalog.json" >/dev/null
-    t0="$(date +%s.%N)"
-    seed "$url" "$size"
-    t1="$(date +%s.%N)"
-    bench_log "$name: seeded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
-    cookie="$(login_cookie "$url" $((size / 2)))"
+# dashboard_rounds NAME COOKIE — ROUNDS wrk rounds of GET /dashboard/ on $usher_port; appends
+# each round's p50 and p99 (ms) to d50 and d99.
+dashboard_rounds() {
+    local name=$1 cookie=$2 round f
     for round in $(seq 1 "$rounds"); do
         bench_wrk "$name.dash.$round" "http://127.0.0.1:$usher_port/dashboard/" \
             -s "$repo/bench/count_status.lua" -H "Cookie: __Host-usher_session=$cookie"
@@ -97,14 +92,17 @@ measure() {
         d50+=("$(bench_ms "$(bench_p50 "$f")")")
         d99+=("$(bench_ms "$(bench_p99 "$f")")")
     done
-    (cd "$work/$name" && exec "$usher_bin" worker) >"$work/$name/worker.log" 2>&1 &
-    worker_pid=$!
-    bench_pids+=("$worker_pid")
+}
+
+# webhook_rounds NAME TAG — ROUNDS wrk rounds of new signed events (ids unique per TAG) on
+# $usher_port; appends each round's p99 (ms) and rate to w99 and wrate.
+webhook_rounds() {
+    local name=$1 tag=$2 round f
     for round in $(seq 1 "$rounds"); do
         f="$work/$name.events.$round"
         python3 "$repo/bench/webhook_events.py" "$f" \
             "$(awk -v d="$duration_s" 'BEGIN { printf "%d", 8000 * d + 1000 }')" "$secret" \
-            "${run_tag}${name}r$round" "$threads" || bench_die "could not write the signed events"
+            "${run_tag}${name}$tag$round" "$threads" || bench_die "could not write the signed events"
         bench_wrk "$name.hook.$round" "http://127.0.0.1:$usher_port/onboarding/webhook/" \
             -s "$repo/bench/webhook.lua" -- "$f"
         rm -f "$f".*
@@ -114,6 +112,25 @@ measure() {
         w99+=("$(bench_ms "$(bench_p99 "$f")")")
         wrate+=("$(bench_rps "$f")")
     done
+}
+
+# measure ENGINE SIZE URL — one size on a fresh database; appends a row to results.
+measure() {
+    local engine=$1 size=$2 url=$3 name="$1-$2" t0 t1 cookie product
+    local alloc claim srss shwm wrss whwm spss wpss worker_pid breakdown hook99 hookrate orss ohwm
+    d50=() d99=() w99=() wrate=()
+    bench_start_usher "$name" "$url"
+    bench_usher_cli "$name" catalog apply "$repo/devstack/catalog.json" >/dev/null
+    t0="$(date +%s.%N)"
+    seed "$url" "$size"
+    t1="$(date +%s.%N)"
+    bench_log "$name: seeded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+    cookie="$(login_cookie "$url" $((size / 2)))"
+    dashboard_rounds "$name" "$cookie"
+    (cd "$work/$name" && exec "$usher_bin" worker) >"$work/$name/worker.log" 2>&1 &
+    worker_pid=$!
+    bench_pids+=("$worker_pid")
+    webhook_rounds "$name" r
     bench_usher_alive "$name"
     kill -0 "$worker_pid" 2>/dev/null || bench_die "usher worker died ($name)"
     read -r srss shwm <<<"$(bench_rss "$usher_pid")"
@@ -129,14 +146,28 @@ measure() {
     alloc="$("$driver" "$url" alloc "$product" 1 "$size" "$count")" || bench_die "bench_scale alloc failed ($name)"
     claim="$("$driver" "$url" claim "$count")" || bench_die "bench_scale claim failed ($name)"
     bench_stop_usher
-    results+=("$(printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s' "$engine" "$size" \
-        "$(bench_median "${d50[@]}")" "$(bench_median "${d99[@]}")" "$(bench_median "${w99[@]}")" \
-        "$(bench_median "${wrate[@]}")" \
+    hook99="$(bench_median "${w99[@]}")"
+    hookrate="$(bench_median "${wrate[@]}")"
+    # The small-install layout: the same load on one `usher serve` that runs the worker too
+    # (WORKER_IN_SERVE=true), whose RSS is then web + worker.
+    export WORKER_IN_SERVE=true
+    bench_start_usher "$name" "$url"
+    unset WORKER_IN_SERVE
+    dashboard_rounds "$name" "$cookie"
+    w99=()
+    webhook_rounds "$name" o
+    bench_usher_alive "$name"
+    read -r orss ohwm <<<"$(bench_rss "$usher_pid")"
+    bench_stop_usher
+    results+=("$(printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s' "$engine" "$size" \
+        "$(bench_median "${d50[@]:0:$rounds}")" "$(bench_median "${d99[@]:0:$rounds}")" "$hook99" \
+        "$hookrate" \
         "$(awk '{ sub("p50_ms=", "", $1); print $1 }' <<<"$alloc")" \
         "$(awk '{ sub("p99_ms=", "", $2); print $2 }' <<<"$alloc")" \
         "$(awk '{ sub("p50_ms=", "", $1); print $1 }' <<<"$claim")" \
         "$(awk '{ sub("p99_ms=", "", $2); print $2 }' <<<"$claim")" \
-        "$srss" "$shwm" "$wrss" "$whwm" "$spss" "$wpss" "$breakdown")")
+        "$srss" "$shwm" "$wrss" "$whwm" "$spss" "$wpss" "$breakdown" \
+        "$orss" "$ohwm" "$(bench_median "${w99[@]}")")")
     bench_log "$name: ${results[-1]}"
 }
 
@@ -181,5 +212,7 @@ printf '%s\n' "${results[@]}" | awk -v load="wrk -t$threads -c$connections -d$du
         printf "  %9s  RSS MB, serve: code %.1f + own %.1f + files %.1f; worker: code %.1f + own %.1f + files %.1f; together, each page once: %s\n", "",
             $17 / 1024, $18 / 1024, $19 / 1024, $20 / 1024, $21 / 1024, $22 / 1024,
             ($23 == "-") ? "- (needs root)" : sprintf("%.1f", $23 / 1024)
+        printf "  %9s  one process (usher serve with WORKER_IN_SERVE=true), the same load: RSS %.1f MB (peak %.1f), webhook p99 %.1f ms\n", "",
+            $24 / 1024, $25 / 1024, $26
     }'
 bench_keep cost_growth

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/messages.h"
+#include "core/signals.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/task_store.h"
@@ -41,7 +42,9 @@ static const struct command commands[] = {
      "\n"
      "Runs the web server on BIND (default 127.0.0.1:8000) until SIGTERM or SIGINT, then\n"
      "finishes the requests in flight. Refuses to start on a database whose schema is\n"
-     "newer than this program and warns when it is older (run usher migrate).\n"},
+     "newer than this program and warns when it is older (run usher migrate).\n"
+     "With WORKER_IN_SERVE=true it also runs the background tasks, as usher worker does,\n"
+     "and at a stop finishes the tasks in hand after the requests.\n"},
     {"worker", "worker                 run background tasks until SIGTERM",
      "usage: usher worker\n"
      "\n"
@@ -186,6 +189,19 @@ static int cmd_catalog(const struct usher_config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* `usher serve`, with the worker's threads beside the web server's when WORKER_IN_SERVE. */
+static int cmd_serve(const struct usher_config *cfg)
+{
+    sigset_t stop;
+    signals_block_stop(&stop); /* before the worker's threads: they inherit the mask */
+    struct task_worker *worker = NULL;
+    int rc = cfg->worker_in_serve ? task_worker_start(cfg, &stop, &worker) : 0;
+    if (rc == 0)
+        rc = web_serve(cfg);
+    task_worker_stop(worker, &stop);
+    return rc == 0 ? 0 : (rc == USHER_ESCHEMA || rc == USHER_ECONFIG) ? EXIT_USAGE : 1;
+}
+
 int main(int argc, char **argv)
 {
     mem_init();
@@ -234,8 +250,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!strcmp(cmd, "serve")) {
-        int rc = web_serve(&cfg);
-        status = rc == 0 ? 0 : (rc == USHER_ESCHEMA || rc == USHER_ECONFIG) ? EXIT_USAGE : 1;
+        status = cmd_serve(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
         status = cmd_migrate(&cfg);
     } else if (!strcmp(cmd, "worker")) {

@@ -82,6 +82,9 @@ static const struct config_variable variables[] = {
     {"TASK_RETRY_DELAY", "30", "seconds before the first retry; doubles each retry, capped at 4 h"},
     {"TASK_LEASE_SECONDS", "60", "a killed worker's task is taken over after this"},
     {"WORKER_CONCURRENCY", "2", "tasks one usher worker runs at once (threads)"},
+    {"WORKER_IN_SERVE", "false",
+     "usher serve also runs the background tasks (one process for a small install; "
+     "then no usher worker is needed)"},
     {"PROMETHEUS_METRICS_API_KEY", "", "bearer key of /metrics; unset disables /metrics"},
     {"HTTP_CONNECT_TIMEOUT_MS", "3000", "connect timeout of calls to Keycloak, Stripe, Mailgun"},
     {"HTTP_TIMEOUT_MS", "10000", "total timeout of one such call (each retry gets its own)"},
@@ -437,6 +440,7 @@ static void load_integrations(struct usher_config *cfg, const struct source *src
     cfg->task_retry_delay = parse_int(src, "TASK_RETRY_DELAY", 30, 1, 86400, p);
     cfg->task_lease_seconds = parse_int(src, "TASK_LEASE_SECONDS", 60, 2, 3600, p);
     cfg->worker_concurrency = parse_int(src, "WORKER_CONCURRENCY", 2, 1, 64, p);
+    cfg->worker_in_serve = parse_bool(src, "WORKER_IN_SERVE", false, p);
     cfg->prometheus_metrics_api_key = string_or(src, "PROMETHEUS_METRICS_API_KEY", "");
     cfg->http_connect_timeout_ms = parse_int(src, "HTTP_CONNECT_TIMEOUT_MS", 3000, 100, 600000, p);
     cfg->http_timeout_ms = parse_int(src, "HTTP_TIMEOUT_MS", 10000, 100, 600000, p);

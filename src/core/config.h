@@ -63,6 +63,7 @@ struct usher_config {
     int task_retry_delay; /* seconds before the first retry; doubles each time */
     int task_lease_seconds; /* a claimed task is another worker's after this without renewal */
     int worker_concurrency; /* `usher worker` threads */
+    bool worker_in_serve; /* `usher serve` runs a worker too */
     int http_connect_timeout_ms; /* outgoing HTTP (integrations) */
     int http_timeout_ms;
     char *prometheus_metrics_api_key;

@@ -480,46 +480,81 @@ static void drain(struct worker *w, const sigset_t *set)
     }
 }
 
+struct task_worker {
+    struct worker w;
+    struct service_threads st;
+};
+
+/* Stops claiming, waits for the handler threads (a second stop signal exits at once), then
+ * the service threads; frees everything. */
+static void halt(struct task_worker *tw, const sigset_t *stop)
+{
+    struct worker *w = &tw->w;
+    atomic_store(&stop_requested, true);
+    atomic_store(&w->stopping, true);
+    wake_all(w);
+    drain(w, stop);
+    for (int i = 0; i < w->concurrency; i++)
+        if (w->slots[i].started)
+            pthread_join(w->slots[i].thread, NULL);
+    atomic_store(&w->halted, true);
+    wake_all(w);
+    if (tw->st.heartbeat_started)
+        pthread_join(tw->st.heartbeat, NULL);
+    if (tw->st.housekeeping_started)
+        pthread_join(tw->st.housekeeping, NULL);
+    free_worker(w);
+    free(tw);
+}
+
+int task_worker_start(const struct usher_config *cfg, const sigset_t *stop,
+                      struct task_worker **out)
+{
+    *out = NULL;
+    task_store_set_default_max_attempts(cfg->task_max_retries + 1);
+    task_register_all();
+    struct task_worker *tw = xcalloc(1, sizeof *tw);
+    int rc = init_worker(&tw->w, cfg);
+    if (rc == 0)
+        rc = start_threads(&tw->w, &tw->st);
+    if (rc != 0) {
+        halt(tw, stop);
+        return rc;
+    }
+    char id[WORKER_ID_MAX];
+    snprintf(id, sizeof id, "%s", tw->w.slots[0].id);
+    char *thread = strrchr(id, ':');
+    if (thread)
+        *thread = '\0';
+    log_info("msg=\"worker started\" backend=%s concurrency=%d lease=%ds worker=%s",
+             tw->w.redis ? "redis" : "database", tw->w.concurrency, tw->w.lease_seconds, id);
+    *out = tw;
+    return 0;
+}
+
+void task_worker_stop(struct task_worker *tw, const sigset_t *stop)
+{
+    if (!tw)
+        return;
+    log_info("msg=\"worker stopping: finishing running tasks\"");
+    halt(tw, stop);
+    log_info("msg=\"worker stopped\"");
+}
+
 int task_worker_run(const struct usher_config *cfg)
 {
     sigset_t set;
     signals_block_stop(&set);
-    task_store_set_default_max_attempts(cfg->task_max_retries + 1);
-    task_register_all();
-
-    struct worker w;
-    int rc = init_worker(&w, cfg);
-    struct service_threads st = {0};
-    if (rc == 0)
-        rc = start_threads(&w, &st);
-    if (rc == 0) {
-        char id[WORKER_ID_MAX];
-        snprintf(id, sizeof id, "%s", w.slots[0].id);
-        char *thread = strrchr(id, ':');
-        if (thread)
-            *thread = '\0';
-        log_info("msg=\"worker started\" backend=%s concurrency=%d lease=%ds worker=%s",
-                 w.redis ? "redis" : "database", w.concurrency, w.lease_seconds, id);
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
-            rc = USHER_EIO;
-        log_info("msg=\"stopping: finishing running tasks\" signal=%s",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM");
-    }
-    atomic_store(&stop_requested, true);
-    atomic_store(&w.stopping, true);
-    wake_all(&w);
-    drain(&w, &set);
-    for (int i = 0; i < w.concurrency; i++)
-        if (w.slots[i].started)
-            pthread_join(w.slots[i].thread, NULL);
-    atomic_store(&w.halted, true);
-    wake_all(&w);
-    if (st.heartbeat_started)
-        pthread_join(st.heartbeat, NULL);
-    if (st.housekeeping_started)
-        pthread_join(st.housekeeping, NULL);
-    free_worker(&w);
+    struct task_worker *tw = NULL;
+    int rc = task_worker_start(cfg, &set, &tw);
+    if (rc != 0)
+        return rc;
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0)
+        rc = USHER_EIO;
+    log_info("msg=\"stopping: finishing running tasks\" signal=%s",
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    halt(tw, &set);
     if (rc == 0)
         log_info("msg=\"worker stopped\"");
     return rc;

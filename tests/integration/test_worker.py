@@ -359,6 +359,41 @@ def test_bad_worker_settings_are_configuration_errors(run_usher):
     assert rc == 2 and "TASK_RETRY_DELAY" in err
 
 
+# --- the worker inside usher serve (WORKER_IN_SERVE) ----------------------------------------
+
+def test_serve_with_worker_in_serve_runs_tasks_and_finishes_them_at_a_stop(usher, run_usher, db):
+    server = usher({"WORKER_IN_SERVE": "true", "WORKER_CONCURRENCY": "1"})
+    assert "worker started" in server.log
+    assert server.get("/health/").status_code == 200
+    rc, out, err = run_usher(["task", "probe", "--count", "3", "--timeout", "60"])
+    assert rc == 0, (out, err)
+    first, _ = enqueue_probes(run_usher, 1, sleep_ms=2500)
+    wait_for(lambda: (r := task_row(db, first)) and r["state"] == "running",
+             what="the probe to start")
+    server.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert server.proc.poll() is None, "usher serve exited with a task running"
+    late, _ = enqueue_probes(run_usher, 1)
+    assert server.wait(timeout=30) == 0, server.log[-3000:]
+    assert task_row(db, first)["state"] == "done"
+    assert task_row(db, late)["state"] == "queued", "a stopping worker claimed a new task"
+    log = server.log
+    assert log.index(f'msg="task done" id={first}') < log.index("worker stopped")
+    assert log.index('msg="stopped"') < log.index("worker stopped"), "requests first, then tasks"
+
+
+def test_serve_without_worker_in_serve_runs_no_task(usher, run_usher):
+    server = usher()
+    rc, out, err = run_usher(["task", "probe", "--timeout", "2"])
+    assert rc != 0, "a task ran with no worker"
+    assert "worker started" not in server.log
+
+
+def test_worker_in_serve_must_be_a_boolean(run_usher, migrated):
+    rc, out, err = run_usher(["serve"], env={"WORKER_IN_SERVE": "sometimes"})
+    assert rc == 2 and "WORKER_IN_SERVE" in err
+
+
 # --- lease-lost warnings ---------------------------------------------------------------------
 
 LEASE_LOST = "task lease lost"
