@@ -235,9 +235,12 @@ static int sq_open(struct db_conn *conn)
     conn->handle = db;
     sqlite3_busy_handler(db, busy_wait, NULL);
     /* journal_mode is stored in the file; for the in-memory database it stays "memory". */
+    /* journal_size_limit: the commit that rewinds the WAL trims its file to 128 MiB, so
+     * a burst (a bulk import) does not keep its disk space (sqlite_checkpoint.h). */
     const char *setup = sp->anchor ? "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
                                    : "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-                                     "PRAGMA synchronous=NORMAL;";
+                                     "PRAGMA synchronous=NORMAL; "
+                                     "PRAGMA journal_size_limit=134217728;";
     rc = exec_retrying_busy(db, setup);
     if (rc != SQLITE_OK) {
         rc = map_error(conn, rc);

@@ -842,6 +842,38 @@ static void test_sqlite_checkpoints_in_background(void **state)
     db_pool_free(mem);
 }
 
+/* Under writes back to back the WAL is rewound once it passes SQLITE_WAL_RESTART_PAGES
+ * (passive checkpoints alone never rewind it: it grew by gigabytes under the webhook bench),
+ * so the file stays near that size, however much is written. */
+static void test_sqlite_wal_is_rewound_under_steady_writes(void **state)
+{
+    (void)state;
+    struct sqlite_checkpointer *cp = db_sqlite_checkpointer(pool);
+    unsigned long before = sqlite_checkpointer_restarts(cp);
+    script("CREATE TABLE IF NOT EXISTS bulk (body TEXT NOT NULL)");
+    enum { BODY = 60000, PAGES_PER_ROW = BODY / 4096 + 1 };
+    char *body = xmalloc(BODY);
+    memset(body, 'x', BODY - 1);
+    body[BODY - 1] = '\0';
+    const struct db_param p[] = {DB_TEXT(body)};
+    struct db_conn *c = take(pool);
+    const int rows = 3 * SQLITE_WAL_RESTART_PAGES / PAGES_PER_ROW;
+    for (int i = 0; i < rows; i++) {
+        assert_int_equal(db_exec(c, "INSERT INTO bulk (body) VALUES ($1)", p, 1, NULL), 0);
+        if (i % 64 == 63) /* the table stays small: the WAL, not the file, is under test */
+            assert_int_equal(db_exec(c, "DELETE FROM bulk", NULL, 0, NULL), 0);
+    }
+    db_release(c);
+    free(body);
+    char *wal = xasprintf("%s/sub/test.db-wal", tmpdir);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    free(wal);
+    /* a page in the WAL is 4096 bytes and a 24-byte frame header */
+    assert_true(st.st_size < 2L * SQLITE_WAL_RESTART_PAGES * (4096 + 24));
+    assert_true(sqlite_checkpointer_restarts(cp) > before);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_tables)
 
 static const struct CMUnitTest common_tests[] = {
@@ -871,6 +903,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_sqlite_relative_path),
     cmocka_unit_test(test_sqlite_busy_pauses_are_short),
     cmocka_unit_test(test_sqlite_checkpoints_in_background),
+    cmocka_unit_test(test_sqlite_wal_is_rewound_under_steady_writes),
 };
 
 static int sqlite_group(void)
