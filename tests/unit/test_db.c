@@ -874,6 +874,44 @@ static void test_sqlite_wal_is_rewound_under_steady_writes(void **state)
     assert_true(sqlite_checkpointer_restarts(cp) > before);
 }
 
+/* Write transactions take turns at the pool's gate: every way a write transaction ends
+ * (commit, rollback, a release mid-transaction, a refused nested BEGIN) lets the next one
+ * in at once, not after the 5 s busy timeout. */
+static void begin_write_at_once(struct db_conn *c)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(db_begin(c, DB_TX_WRITE), 0);
+    assert_true(elapsed_ms(&t0) < 1000);
+}
+
+static void test_sqlite_write_gate_opens_after_every_ending(void **state)
+{
+    (void)state;
+    struct db_conn *a = take(pool);
+    struct db_conn *b = take(pool);
+    begin_write_at_once(a);
+    assert_int_equal(db_commit(a), 0);
+    begin_write_at_once(b);
+    assert_int_equal(db_rollback(b), 0);
+    begin_write_at_once(a);
+    assert_true(db_begin(a, DB_TX_WRITE) < 0); /* nested: refused at once, still a's */
+    db_release(a); /* mid-transaction: rolled back */
+    begin_write_at_once(b);
+    const struct db_param dup[] = {DB_TEXT("gate"), DB_INT(1)};
+    const char *ins = "INSERT INTO items (k, n) VALUES ($1, $2)";
+    assert_int_equal(db_exec(b, ins, dup, 2, NULL), 0);
+    assert_int_equal(db_commit(b), 0);
+    a = take(pool);
+    begin_write_at_once(a);
+    assert_int_equal(db_exec(a, ins, dup, 2, NULL), USHER_ECONFLICT);
+    assert_int_equal(db_rollback(a), 0);
+    begin_write_at_once(b);
+    assert_int_equal(db_commit(b), 0);
+    db_release(a);
+    db_release(b);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_tables)
 
 static const struct CMUnitTest common_tests[] = {
@@ -904,6 +942,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_sqlite_busy_pauses_are_short),
     cmocka_unit_test(test_sqlite_checkpoints_in_background),
     cmocka_unit_test(test_sqlite_wal_is_rewound_under_steady_writes),
+    cmocka_unit_test(test_sqlite_write_gate_opens_after_every_ending),
 };
 
 static int sqlite_group(void)
