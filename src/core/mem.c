@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __GLIBC__ /* defined by the libc headers above */
 #include <malloc.h>
 #endif
@@ -80,6 +81,13 @@ void mem_init(void)
      * stderr at every command. */
     (void)mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     (void)mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (!getenv("MALLOC_ARENA_MAX") && !(tunables && strstr(tunables, "arena_max"))) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cores < 1)
+            cores = 1;
+        (void)mallopt(M_ARENA_MAX, (int)(cores < 64 ? cores : 64) + 1);
+    }
 #endif
 }
 

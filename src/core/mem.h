@@ -27,7 +27,11 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
  * Fixed: an arena's top is trimmed once more than 1 MB of it is free, and blocks of 512 kB and
  * more get their own mapping, given back when freed. Not glibc's 128 kB default for either:
  * with it, each SQLite dashboard request shrank and regrew the arenas (p50 2.4 -> 4.5 ms in
- * bench/cost_growth.sh). No-op without glibc. */
+ * bench/cost_growth.sh). And the main arena plus one per online core, not glibc's 8 per
+ * core: no more threads than cores run malloc at once, and each arena beyond keeps its own
+ * free pages — about 1 MB less for `usher serve` with WORKER_IN_SERVE (9 threads) after the
+ * webhook load, with no change in the plan page's throughput that stood out of the noise.
+ * MALLOC_ARENA_MAX or GLIBC_TUNABLES' arena_max, when set, win. No-op without glibc. */
 void mem_init(void);
 
 /* How often the long-running processes call mem_trim: `usher serve` from its main thread,
