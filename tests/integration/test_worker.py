@@ -290,20 +290,27 @@ def test_task_max_retries_sets_the_default_attempts(db, run_usher, migrated):
 
 # --- stopping --------------------------------------------------------------------------------
 
-def test_sigterm_finishes_the_running_task_and_exits_0(workers, run_usher, db):
-    w = workers({"WORKER_CONCURRENCY": 1})
+def sigterm_finishes_the_running_task(process, run_usher, db):
+    """SIGTERM to a process running a worker (usher worker, or usher serve with
+    WORKER_IN_SERVE) while a probe runs: the probe finishes, nothing new is claimed, exit 0.
+    Returns the process's log."""
     first, _ = enqueue_probes(run_usher, 1, sleep_ms=2500)
     wait_for(lambda: (r := task_row(db, first)) and r["state"] == "running",
              what="the probe to start")
-    w.signal(signal.SIGTERM)
+    process.signal(signal.SIGTERM)
     time.sleep(0.5)
-    assert w.proc.poll() is None, "the worker exited with a task running"
+    assert process.proc.poll() is None, "the process exited with a task running"
     late, _ = enqueue_probes(run_usher, 1)
-    assert w.wait(timeout=30) == 0, w.log[-3000:]
+    assert process.wait(timeout=30) == 0, process.log[-3000:]
     assert task_row(db, first)["state"] == "done"
     assert task_row(db, late)["state"] == "queued", "a stopping worker claimed a new task"
-    log = w.log
+    log = process.log
     assert log.index(f'msg="task done" id={first}') < log.index("worker stopped")
+    return log
+
+
+def test_sigterm_finishes_the_running_task_and_exits_0(workers, run_usher, db):
+    sigterm_finishes_the_running_task(workers({"WORKER_CONCURRENCY": 1}), run_usher, db)
 
 
 def test_sigint_when_idle_exits_promptly(workers):
@@ -367,18 +374,7 @@ def test_serve_with_worker_in_serve_runs_tasks_and_finishes_them_at_a_stop(usher
     assert server.get("/health/").status_code == 200
     rc, out, err = run_usher(["task", "probe", "--count", "3", "--timeout", "60"])
     assert rc == 0, (out, err)
-    first, _ = enqueue_probes(run_usher, 1, sleep_ms=2500)
-    wait_for(lambda: (r := task_row(db, first)) and r["state"] == "running",
-             what="the probe to start")
-    server.signal(signal.SIGTERM)
-    time.sleep(0.5)
-    assert server.proc.poll() is None, "usher serve exited with a task running"
-    late, _ = enqueue_probes(run_usher, 1)
-    assert server.wait(timeout=30) == 0, server.log[-3000:]
-    assert task_row(db, first)["state"] == "done"
-    assert task_row(db, late)["state"] == "queued", "a stopping worker claimed a new task"
-    log = server.log
-    assert log.index(f'msg="task done" id={first}') < log.index("worker stopped")
+    log = sigterm_finishes_the_running_task(server, run_usher, db)
     assert log.index('msg="stopped"') < log.index("worker stopped"), "requests first, then tasks"
 
 
