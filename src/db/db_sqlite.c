@@ -29,10 +29,10 @@
 #include "core/mem.h"
 
 #include <ctype.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <semaphore.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +159,10 @@ static void finalize_stmt(void *stmt)
  * median. At the semaphore a waiter is woken by the commit itself. Other processes and the
  * checkpointer still meet this one at SQLite's lock, and a thread that already holds the
  * gate and writes through a second connection waits out the busy timeout, as it would at
- * SQLite's lock.
+ * SQLite's lock. The gate is opened again by whichever comes first of the transaction's end
+ * (sq_tx), a release finding it ended (sq_in_tx) and the handle's close (sq_close).
  */
+
 /* Opens the gate when conn holds it and its write transaction is over (or its handle gone). */
 static void gate_leave_if_done(struct db_conn *conn)
 {
@@ -182,9 +184,9 @@ static int gate_enter(struct db_conn *conn)
     if (atomic_load(&sp->gate_holder) == conn)
         return 0; /* BEGIN inside its own transaction: let SQLite refuse it, as before */
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += SQLITE_BUSY_TIMEOUT_MS / 1000;
-    while (sem_timedwait(&sp->write_gate, &until) != 0) {
+    while (sem_clockwait(&sp->write_gate, CLOCK_MONOTONIC, &until) != 0) {
         if (errno != EINTR) {
             log_warn("msg=\"sqlite busy beyond timeout\" waiting=write_gate");
             return USHER_EDBDOWN;
@@ -291,9 +293,9 @@ static int sq_open(struct db_conn *conn)
         return rc;
     conn->handle = db;
     sqlite3_busy_handler(db, busy_wait, NULL);
-    /* journal_mode is stored in the file; for the in-memory database it stays "memory". */
-    /* journal_size_limit: the commit that rewinds the WAL trims its file to 128 MiB, so
-     * a burst (a bulk import) does not keep its disk space (sqlite_checkpoint.h). */
+    /* journal_mode is stored in the file; for the in-memory database it stays "memory".
+     * journal_size_limit: the commit that rewinds the WAL trims its file to 128 MiB, so one
+     * big transaction (a bulk import) does not keep its disk space (sqlite_checkpoint.h). */
     const char *setup = sp->anchor ? "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
                                    : "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
                                      "PRAGMA synchronous=NORMAL; "

@@ -22,8 +22,9 @@
 
 /* WAL pages after which a checkpoint is due (SQLite's own default), and after which the
  * WAL is rewound: 64 MiB of 4 KiB pages, its index 128 KiB in each handle. Each rewind
- * holds writers back a few milliseconds (longer for a longer WAL); with 1,000 to 65,536
- * pages bench/webhook_ingest.sh measured the same p99, and this few rewinds a second. */
+ * holds writers back a few milliseconds (longer for a longer WAL); the webhook ingest p99
+ * was the same with thresholds from 1,000 to 65,536 pages (bench/README.md), and this one
+ * means a few rewinds a second under that load. */
 #define SQLITE_CHECKPOINT_PAGES 1000
 #define SQLITE_WAL_RESTART_PAGES 16384
 
