@@ -221,7 +221,9 @@ int task_claim_next(struct db_conn *conn, const char *worker, int64_t now, int l
 }
 
 /* Decides from the row as read whether the stream's delivery may be claimed. */
-static enum task_claim_result judge(const struct db_result *row, int64_t now, bool *takeover)
+/* *early: queued but not due by this worker's clock (see task_claim_id). */
+static enum task_claim_result judge(const struct db_result *row, int64_t now, bool *takeover,
+                                    bool *early)
 {
     const char *state = db_result_text(row, 0, 0);
     int64_t run_at = db_result_int(row, 0, 1);
@@ -230,10 +232,13 @@ static enum task_claim_result judge(const struct db_result *row, int64_t now, bo
     int64_t attempts = db_result_int(row, 0, 3);
     int64_t max_attempts = db_result_int(row, 0, 4);
     *takeover = false;
+    *early = false;
     if (!state)
         return TASK_GONE;
-    if (!strcmp(state, "queued"))
-        return run_at <= now ? TASK_CLAIMED : TASK_GONE;
+    if (!strcmp(state, "queued")) {
+        *early = run_at > now;
+        return *early ? TASK_GONE : TASK_CLAIMED;
+    }
     if (strcmp(state, "running"))
         return TASK_GONE;
     if (!lease_null && lease_until >= now)
@@ -263,8 +268,8 @@ int task_claim_id(struct db_conn *conn, int64_t id, const char *worker, int64_t 
         db_result_free(row);
         return finish_tx(conn, rc);
     }
-    bool takeover = false;
-    enum task_claim_result verdict = judge(row, now, &takeover);
+    bool takeover = false, early = false;
+    enum task_claim_result verdict = judge(row, now, &takeover, &early);
     const struct db_param p[] = {DB_INT(id),
                                  DB_INT(now),
                                  DB_INT(now + lease_seconds),
@@ -293,6 +298,13 @@ int task_claim_id(struct db_conn *conn, int64_t id, const char *worker, int64_t 
         } else if (rc == 0) {
             verdict = TASK_BUSY; /* someone claimed it in between */
         }
+    } else if (early) {
+        /* Delivered before it is due by this worker's clock: relayed by a worker whose
+         * clock runs ahead of ours, or rescheduled since. The delivery is dropped; marked
+         * unrelayed, the row is relayed again once due by the relaying clock, instead of
+         * waiting for the sweep of stale relays (ten leases). */
+        rc = db_exec(conn, "UPDATE tasks SET relayed_at = NULL WHERE id = $1 AND state = 'queued'",
+                     pid, 1, NULL);
     }
     if (verdict != TASK_CLAIMED)
         *result = verdict;

@@ -104,7 +104,8 @@ enum task_claim_result {
 };
 /*
  * Redis backend: claims task id delivered by the stream, if it is queued and due, or running
- * under an expired lease with attempts left (its worker died: take it over).
+ * under an expired lease with attempts left (its worker died: take it over). A queued task
+ * not yet due by `now` is TASK_GONE and marked unrelayed, to be relayed again when due.
  */
 int task_claim_id(struct db_conn *conn, int64_t id, const char *worker, int64_t now,
                   int lease_seconds, struct task_claim *out, enum task_claim_result *result);

@@ -356,8 +356,16 @@ static void test_claim_by_id(void **state)
     task_claim_cleanup(&c);
     assert_int_equal(task_claim_id(f->conn, due, "w2", T0 + 1, LEASE, &c, &r), 0);
     assert_int_equal(r, TASK_BUSY); /* a duplicate delivery while it runs */
+    /* Delivered early (the relaying worker's clock runs ahead of this one's): dropped, and
+     * marked unrelayed so the relay sends it again when due, not after the stale sweep. */
+    assert_int_equal(task_relay_mark(f->conn, &future, 1, T0), 0);
     assert_int_equal(task_claim_id(f->conn, future, "w2", T0, LEASE, &c, &r), 0);
     assert_int_equal(r, TASK_GONE);
+    assert_int_equal(scalar(f->conn,
+                            "SELECT count(*) FROM tasks WHERE id = $1 AND state = 'queued' "
+                            "AND relayed_at IS NULL AND attempts = 0",
+                            future),
+                     1);
     assert_int_equal(task_claim_id(f->conn, 999999, "w2", T0, LEASE, &c, &r), 0);
     assert_int_equal(r, TASK_GONE);
     /* w1 died: after its lease, a redelivery takes the task over. */
