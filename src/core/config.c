@@ -105,6 +105,10 @@ static const struct config_variable variables[] = {
      "mail a notice to an address that asked for recovery but has no account"},
     {"RECOVERY_REQUESTS_PER_IP_PER_HOUR", "20", "recovery code requests per client address"},
     {"USHER_TEST_CLOCK_FILE", "", "tests only: seconds added to the clock; usher check warns"},
+    {"MALLOC_ARENA_MAX", "cores + 1",
+     "glibc's: malloc arenas per process; unset (and no arena_max in GLIBC_TUNABLES), "
+     "Usher uses one per online core plus the main one"},
+    {"GLIBC_TUNABLES", "", "glibc's tunables; an arena_max there wins over Usher's arena count"},
 };
 
 const struct config_variable *config_variables(size_t *count)
