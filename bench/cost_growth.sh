@@ -153,7 +153,7 @@ measure() {
     export WORKER_IN_SERVE=true
     bench_start_usher "$name" "$url"
     unset WORKER_IN_SERVE
-    dashboard_rounds "$name" "$cookie"
+    dashboard_rounds "$name" "$cookie" # the load only: the table keeps the first rounds' figures
     w99=()
     webhook_rounds "$name" o
     bench_usher_alive "$name"

@@ -663,8 +663,9 @@ static void test_unreachable(void **state)
     db_pool_free(bad);
 }
 
-/* Connection defaults (application_name=usher, no GSSAPI encryption attempt) hold unless
- * the URL names its own value, which wins. */
+/* Connection defaults (application_name=usher, gssencmode=disable) hold unless the URL
+ * names its own value, which wins. The test server has no GSSAPI, so only the override of
+ * gssencmode can be seen here; the default shows in the memory figures (bench/README.md). */
 static void pg_url_setting_is(const char *url, const char *sql, const char *want)
 {
     struct db_pool *p = NULL;
@@ -683,10 +684,7 @@ static void test_connection_defaults(void **state)
     (void)state;
     if (!is_pg())
         return;
-    const char *gss = "SELECT COALESCE((SELECT encrypted::text FROM pg_stat_gssapi "
-                      "WHERE pid = pg_backend_pid()), 'none')";
     pg_url_setting_is(pool_url, "SELECT current_setting('application_name')", "usher");
-    pg_url_setting_is(pool_url, gss, "false");
     char *named = xasprintf("%s&application_name=elsewhere", pool_url);
     pg_url_setting_is(named, "SELECT current_setting('application_name')", "elsewhere");
     free(named);
@@ -908,6 +906,17 @@ static void test_sqlite_write_gate_opens_after_every_ending(void **state)
     assert_int_equal(db_rollback(a), 0);
     begin_write_at_once(b);
     assert_int_equal(db_commit(b), 0);
+    /* A thread holding the gate that begins a second write transaction on another
+     * connection waits out the busy timeout and is told the database is busy, as it would
+     * be at SQLite's own lock; the first transaction is unharmed. */
+    begin_write_at_once(a);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(db_begin(b, DB_TX_WRITE), USHER_EDBDOWN);
+    assert_true(elapsed_ms(&t0) >= 4900);
+    assert_int_equal(db_commit(a), 0);
+    begin_write_at_once(b);
+    assert_int_equal(db_rollback(b), 0);
     db_release(a);
     db_release(b);
 }
