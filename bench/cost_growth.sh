@@ -7,8 +7,9 @@
 #   SIZES="1000 100000 1000000" bench/cost_growth.sh   the million too (about 25 minutes)
 #   BENCH_PG=0 / BENCH_SQLITE=0 bench/cost_growth.sh   one engine only
 #
-# Per size it prints: GET /dashboard/ of a seated user (wrk, p50 and p99, median of ROUNDS
-# rounds), POST /onboarding/webhook/ (signed new events, p99 ack, median of rounds, with
+# Per size it prints: GET /dashboard/ of seated users, 1,000 (VISITORS) logged-in visitors
+# in turn (wrk, p50 and p99, median of ROUNDS rounds), POST /onboarding/webhook/ (signed new
+# events, p99 ack, median of rounds, with
 # `usher worker` processing them meanwhile), taking a seat (alloc_assign) and claiming the
 # next task (task_claim_next), timed by build/bench_scale on the same database (p50, p99 of
 # COUNT calls), and the resident memory of `usher serve` and `usher worker` after the load:
@@ -27,6 +28,7 @@ DURATION="${DURATION:-3s}"
 bench_init
 sizes="${SIZES:-1000 100000}"
 count="${COUNT:-300}"
+visitor_count="${VISITORS:-1000}"
 driver="${BENCH_SCALE_BIN:-$(dirname "$usher_bin")/bench_scale}"
 [ -x "$driver" ] || bench_die "$driver not found: build first (ninja -C build bench_scale)"
 command -v psql >/dev/null 2>&1 || [ "${BENCH_PG:-1}" = 0 ] ||
@@ -42,14 +44,15 @@ bench_p50() { awk '$1 == "50%" {print $2}' "$1"; }
 # (mostly the shared libraries, ~11 MB of each process's RSS, counted again in every process).
 bench_pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 
-# db_exec URL SQL — one statement with write access, either engine.
+# db_exec URL SQL — one statement with write access, either engine. The SQL goes through
+# stdin: a thousand visitors' rows are longer than one command-line argument may be.
 db_exec() {
     case $1 in
         sqlite://*) python3 -c 'import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
-con.execute(sys.argv[2])
-con.commit()' "${1#sqlite://}" "$2" ;;
-        *) psql -X -q -v ON_ERROR_STOP=1 "$1" -c "$2" >/dev/null ;;
+con.execute(sys.stdin.read())
+con.commit()' "${1#sqlite://}" <<<"$2" ;;
+        *) psql -X -q -v ON_ERROR_STOP=1 "$1" -f - <<<"$2" >/dev/null ;;
     esac
 }
 
@@ -67,25 +70,34 @@ con.executescript(sql)' "${1#sqlite://}" "$repo/bench/seed/sqlite.sql" "$2" "$no
     esac
 }
 
-# A logged-in session for the user in the middle (a hand-made row: what a login stores).
-login_cookie() { # URL USER_ID — prints the cookie value
-    local cookie hash now
-    cookie="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
-    hash="$(printf '%s' "$cookie" | sha256sum | cut -d' ' -f1)"
+# visitors URL SIZE FILE — logged-in sessions (hand-made rows: what a login stores) for
+# VISITORS users spread evenly over the SIZE seeded ones; writes their Cookie headers to FILE,
+# one per line, for count_status.lua (BENCH_COOKIES). Many visitors, not one: one user's rows
+# would all stay in SQLite's and PostgreSQL's caches, hiding what a million users cost.
+visitors() {
+    local url=$1 size=$2 file=$3 n i cookie hash now values=""
+    n=$((size < visitor_count ? size : visitor_count))
     now="$(date +%s)"
-    db_exec "$1" "INSERT INTO sessions (id_hash, user_id, csrf_token, data, created_at, last_seen_at) VALUES ('$hash', $2, '$(printf '%064d' 0)', '{}', $now, $now)"
-    echo "$cookie"
+    : >"$file"
+    for i in $(seq 1 "$n"); do
+        cookie="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+        hash="$(printf '%s' "$cookie" | sha256sum | cut -d' ' -f1)"
+        values+="${values:+,}('$hash', $(((i - 1) * size / n + 1)), '$(printf '%064d' 0)', '{}', $now, $now)"
+        echo "__Host-usher_session=$cookie" >>"$file"
+    done
+    db_exec "$url" "INSERT INTO sessions (id_hash, user_id, csrf_token, data, created_at, last_seen_at) VALUES $values"
 }
 
 results=()
 
-# dashboard_rounds NAME COOKIE — ROUNDS wrk rounds of GET /dashboard/ on $usher_port; appends
-# each round's p50 and p99 (ms) to d50 and d99.
+# dashboard_rounds NAME COOKIES_FILE — ROUNDS wrk rounds of GET /dashboard/ on $usher_port,
+# each request as the next visitor of the file; appends each round's p50 and p99 (ms) to d50
+# and d99.
 dashboard_rounds() {
-    local name=$1 cookie=$2 round f
+    local name=$1 cookies=$2 round f
     for round in $(seq 1 "$rounds"); do
-        bench_wrk "$name.dash.$round" "http://127.0.0.1:$usher_port/dashboard/" \
-            -s "$repo/bench/count_status.lua" -H "Cookie: __Host-usher_session=$cookie"
+        BENCH_COOKIES="$cookies" bench_wrk "$name.dash.$round" \
+            "http://127.0.0.1:$usher_port/dashboard/" -s "$repo/bench/count_status.lua"
         f="$work/$name.dash.$round.wrk"
         [ "$(bench_lua_value "$f" other)" = 0 ] ||
             bench_die "$name: /dashboard/ answered other than 200 ($(bench_lua_value "$f" other) times)"
@@ -116,7 +128,7 @@ webhook_rounds() {
 
 # measure ENGINE SIZE URL — one size on a fresh database; appends a row to results.
 measure() {
-    local engine=$1 size=$2 url=$3 name="$1-$2" t0 t1 cookie product
+    local engine=$1 size=$2 url=$3 name="$1-$2" t0 t1 cookies="$work/$1-$2.cookies" product
     local alloc claim srss shwm wrss whwm spss wpss worker_pid breakdown hook99 hookrate orss ohwm
     d50=() d99=() w99=() wrate=()
     bench_start_usher "$name" "$url"
@@ -125,8 +137,8 @@ measure() {
     seed "$url" "$size"
     t1="$(date +%s.%N)"
     bench_log "$name: seeded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
-    cookie="$(login_cookie "$url" $((size / 2)))"
-    dashboard_rounds "$name" "$cookie"
+    visitors "$url" "$size" "$cookies"
+    dashboard_rounds "$name" "$cookies"
     (cd "$work/$name" && exec "$usher_bin" worker) >"$work/$name/worker.log" 2>&1 &
     worker_pid=$!
     bench_pids+=("$worker_pid")
@@ -153,7 +165,7 @@ measure() {
     export WORKER_IN_SERVE=true
     bench_start_usher "$name" "$url"
     unset WORKER_IN_SERVE
-    dashboard_rounds "$name" "$cookie" # the load only: the table keeps the first rounds' figures
+    dashboard_rounds "$name" "$cookies" # the load only: the table keeps the first rounds' figures
     w99=()
     webhook_rounds "$name" o
     bench_usher_alive "$name"

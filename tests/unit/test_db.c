@@ -14,6 +14,7 @@
 #include "db/db.h"
 #include "db/db_internal.h"
 #include "db/sqlite_checkpoint.h"
+#include <sqlite3.h>
 
 #include <ftw.h>
 #include <limits.h>
@@ -68,6 +69,15 @@ static void script(const char *sql)
     struct db_conn *c = take(pool);
     assert_int_equal(db_exec_script(c, sql), 0);
     db_release(c);
+}
+
+/* A string of len times ch (freed by the caller): rows that fill pages. */
+static char *repeated(char ch, size_t len)
+{
+    char *s = xmalloc(len + 1);
+    memset(s, ch, len);
+    s[len] = '\0';
+    return s;
 }
 
 /* The integer in the single cell of a one-row query. */
@@ -820,9 +830,7 @@ static void test_sqlite_checkpoints_in_background(void **state)
     assert_non_null(cp);
     unsigned long before = sqlite_checkpointer_runs(cp);
     script("CREATE TABLE IF NOT EXISTS bulk (body TEXT NOT NULL)");
-    char *body = xmalloc(6000);
-    memset(body, 'x', 5999);
-    body[5999] = '\0';
+    char *body = repeated('x', 5999);
     const struct db_param p[] = {DB_TEXT(body)};
     struct db_conn *c = take(pool);
     /* Two pages a commit or more: past the threshold well before the end. */
@@ -840,6 +848,30 @@ static void test_sqlite_checkpoints_in_background(void **state)
     db_pool_free(mem);
 }
 
+/* A pooled connection keeps at most 256 KiB of pages however much it reads: at SQLite's
+ * default 2 MB, each of the ten connections of serve and worker filled its own copy of the
+ * file and kept it, most of a long-running process's memory at a million users. */
+static void test_sqlite_page_cache_stays_small(void **state)
+{
+    (void)state;
+    script("CREATE TABLE IF NOT EXISTS wide (body TEXT NOT NULL)");
+    char *body = repeated('w', 2999);
+    const struct db_param p[] = {DB_TEXT(body)};
+    struct db_conn *c = take(pool);
+    assert_int_equal(db_begin(c, DB_TX_WRITE), 0);
+    for (int i = 0; i < 1000; i++) /* about 3 MB, one page a row */
+        assert_int_equal(db_exec(c, "INSERT INTO wide (body) VALUES ($1)", p, 1, NULL), 0);
+    assert_int_equal(db_commit(c), 0);
+    free(body);
+    assert_int_equal(scalar(c, "SELECT sum(length(body)) FROM wide", NULL, 0), 2999 * 1000);
+    int used = 0, highwater = 0;
+    assert_int_equal(sqlite3_db_status(c->handle, SQLITE_DBSTATUS_CACHE_USED, &used, &highwater, 0),
+                     SQLITE_OK);
+    db_release(c);
+    assert_true(used > 128 * 1024); /* it does cache */
+    assert_true(used <= 320 * 1024); /* 64 pages and their headers */
+}
+
 /* Under writes back to back the WAL is rewound once it passes SQLITE_WAL_RESTART_PAGES
  * (passive checkpoints alone never rewind it: it grew by gigabytes under the webhook bench),
  * so the file stays near that size, however much is written. */
@@ -850,9 +882,7 @@ static void test_sqlite_wal_is_rewound_under_steady_writes(void **state)
     unsigned long before = sqlite_checkpointer_restarts(cp);
     script("CREATE TABLE IF NOT EXISTS bulk (body TEXT NOT NULL)");
     enum { BODY = 60000, PAGES_PER_ROW = BODY / 4096 + 1 };
-    char *body = xmalloc(BODY);
-    memset(body, 'x', BODY - 1);
-    body[BODY - 1] = '\0';
+    char *body = repeated('x', BODY - 1);
     const struct db_param p[] = {DB_TEXT(body)};
     struct db_conn *c = take(pool);
     const int rows = 3 * SQLITE_WAL_RESTART_PAGES / PAGES_PER_ROW;
@@ -952,6 +982,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_sqlite_checkpoints_in_background),
     cmocka_unit_test(test_sqlite_wal_is_rewound_under_steady_writes),
     cmocka_unit_test(test_sqlite_write_gate_opens_after_every_ending),
+    cmocka_unit_test(test_sqlite_page_cache_stays_small),
 };
 
 static int sqlite_group(void)
