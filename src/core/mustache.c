@@ -230,3 +230,18 @@ int mustache_set_load_dir(struct mustache_set *set, const char *dir, char **erro
     }
     return load_tree(set, dir, "", 0, error);
 }
+
+int mustache_set_load_subdir(struct mustache_set *set, const char *dir, const char *sub,
+                             char **error)
+{
+    if (!set || !dir || !sub || !*sub || *sub == '.' || strchr(sub, '/')) {
+        set_error(error, "mustache_set_load_subdir: no set, directory or subdirectory name");
+        return USHER_EINVAL;
+    }
+    char *path = xasprintf("%s/%s", dir, sub);
+    char *prefix = xasprintf("%s/", sub);
+    int rc = load_tree(set, path, prefix, 1, error);
+    free(prefix);
+    free(path);
+    return rc;
+}

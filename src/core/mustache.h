@@ -60,6 +60,11 @@ int mustache_set_add(struct mustache_set *set, const char *name, const char *sou
  * as mustache_set_add; *error as there. Templates loaded before the failure stay in the set.
  */
 int mustache_set_load_dir(struct mustache_set *set, const char *dir, char **error);
+/* The same for the one subdirectory dir/sub, named as the whole directory would name them
+ * ("email/recovery_code.txt"): a process that renders only those keeps only those. sub is a
+ * single name, without '/' and not starting with '.' (else USHER_EINVAL). */
+int mustache_set_load_subdir(struct mustache_set *set, const char *dir, const char *sub,
+                             char **error);
 
 /* Whether the set holds a template called name. */
 bool mustache_set_has(const struct mustache_set *set, const char *name);

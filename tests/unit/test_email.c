@@ -168,6 +168,29 @@ static void test_bad_and_unknown_names(void **state)
     json_decref(ctx);
 }
 
+/* The worker's set holds the emails alone: the pages are the web server's (and, in one
+ * process with the worker inside, would be held twice). */
+static void test_worker_templates_are_the_emails(void **state)
+{
+    (void)state;
+    char *data_dir = xstrdup(testdb_data_dir());
+    struct usher_config cfg = {.data_dir = data_dir};
+    const struct mustache_set *loaded = NULL;
+    assert_int_equal(email_templates(&cfg, &loaded), 0);
+    free(data_dir);
+    assert_non_null(loaded);
+    assert_true(mustache_set_has(loaded, "email/recovery_code.txt"));
+    assert_true(mustache_set_has(loaded, "email/recovery_code.html"));
+    assert_false(mustache_set_has(loaded, "pages/dashboard"));
+    assert_false(mustache_set_has(loaded, "partials/header"));
+    json_t *ctx = context("Ada", NULL);
+    char *text = NULL, *html = NULL;
+    assert_int_equal(email_render(loaded, "subscription_canceled", ctx, &text, &html), 0);
+    free(text);
+    free(html);
+    json_decref(ctx);
+}
+
 static int open_db(void **state)
 {
     (void)state;
@@ -209,6 +232,7 @@ static const struct CMUnitTest render_tests[] = {
     cmocka_unit_test(test_payment_failed_pair),
     cmocka_unit_test(test_logo_url_absolute_or_absent),
     cmocka_unit_test(test_bad_and_unknown_names),
+    cmocka_unit_test(test_worker_templates_are_the_emails),
 };
 
 static const struct CMUnitTest db_tests[] = {

@@ -425,6 +425,20 @@ static void test_load_dir(void **state)
     assert_int_equal(mustache_set_load_dir(set, "/nonexistent/usher", &error), USHER_EIO);
     assert_non_null(strstr(error, "/nonexistent/usher"));
     free(error);
+    error = NULL;
+    mustache_set_free(set);
+
+    /* One subdirectory: its templates under the same names, nothing else. */
+    set = mustache_set_new();
+    assert_int_equal(mustache_set_load_subdir(set, dir, "pages", &error), 0);
+    assert_true(mustache_set_has(set, "pages/health"));
+    assert_false(mustache_set_has(set, "partials/header"));
+    assert_false(mustache_set_has(set, "health"));
+    assert_int_equal(mustache_set_load_subdir(set, dir, "../pages", &error), USHER_EINVAL);
+    free(error);
+    error = NULL;
+    assert_int_equal(mustache_set_load_subdir(set, dir, "nothing", &error), USHER_EIO);
+    free(error);
     mustache_set_free(set);
 
     remove_path(dir, "partials/broken.mustache");
