@@ -26,9 +26,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level < atomic_load(&min_level))
         return;
+    /* The timestamp is formatted once a second per thread: gmtime_r takes glibc's time zone
+     * lock, which every web thread met on every access line. */
+    static _Thread_local int64_t ts_second = -1;
+    static _Thread_local char ts[32];
+    int64_t now = (int64_t)time(NULL);
+    if (now != ts_second) {
+        clock_format_rfc3339(now, ts, sizeof ts);
+        ts_second = now;
+    }
     char line[2048];
-    char ts[32];
-    clock_format_rfc3339((int64_t)time(NULL), ts, sizeof ts);
     int n = snprintf(line, sizeof line, "%s level=%s ", ts, level_names[level]);
     if (n < 0)
         return;

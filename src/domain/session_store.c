@@ -257,11 +257,16 @@ bool session_needs_insert(const struct session *s)
     return !s->stored && s->dirty;
 }
 
+bool session_needs_save(const struct session *s, int64_t now)
+{
+    return s->dirty || (s->stored && now - s->last_seen_at >= SESSION_TOUCH_SECONDS);
+}
+
 int session_save(struct db_conn *conn, struct session *s, int64_t now)
 {
+    if (!session_needs_save(s, now))
+        return 0;
     if (!s->stored) {
-        if (!s->dirty)
-            return 0;
         s->created_at = s->last_seen_at = now;
         int rc = insert(conn, s);
         if (rc == 0) {
@@ -270,8 +275,6 @@ int session_save(struct db_conn *conn, struct session *s, int64_t now)
         }
         return rc;
     }
-    if (!s->dirty && now - s->last_seen_at < SESSION_TOUCH_SECONDS)
-        return 0;
     s->last_seen_at = now;
     if (!s->dirty) {
         const struct db_param p[] = {DB_INT(now), DB_TEXT(s->id_hash)};

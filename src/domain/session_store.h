@@ -67,6 +67,9 @@ int session_load(struct db_conn *conn, const char *secret_key, const char *cooki
 /* Writes the session when there is something to keep: an unstored session gets its row only
  * when dirty; a stored one is updated when dirty, else only its last_seen_at when stale. */
 int session_save(struct db_conn *conn, struct session *s, int64_t now);
+/* Whether session_save at now would write anything (so a caller borrows a connection only
+ * then: most views of a stored session write nothing). */
+bool session_needs_save(const struct session *s, int64_t now);
 /* Whether session_save would insert a row (the new-session ceiling is counted then). */
 bool session_needs_insert(const struct session *s);
 /* Replaces the session's id and CSRF token, keeping its data (call at login, so a cookie

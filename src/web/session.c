@@ -194,8 +194,9 @@ static void share_state(struct web_request *r, bool wrote, int64_t last_seen_bef
 int web_session_finish(struct web_request *r)
 {
     int rc = 0;
-    /* An unstored session with nothing to keep costs nothing: that is every anonymous view. */
-    if (r->session && (r->session->stored || r->session->dirty) &&
+    /* A session with nothing to write costs no connection: every anonymous view, and every
+     * view of a stored session touched less than a minute ago. */
+    if (r->session && session_needs_save(r->session, r->now) &&
         (!session_needs_insert(r->session) || admitted_late(r))) {
         int64_t last_seen_before = r->session->last_seen_at;
         bool writes = r->session->dirty;

@@ -80,6 +80,7 @@ static void test_create_writes_nothing_until_there_is_something_to_keep(void **s
     assert_int_equal(strlen(cookie), SESSION_ID_HEX_LEN);
     assert_false(s->stored);
     assert_false(session_needs_insert(s));
+    assert_false(session_needs_save(s, T0));
     assert_int_equal(session_save(f->conn, s, T0), 0); /* nothing to keep: no row */
     assert_int_equal(count_rows(f->conn, s->id_hash), 0);
 
@@ -94,6 +95,7 @@ static void test_create_writes_nothing_until_there_is_something_to_keep(void **s
     json_object_set_new(again->data, "first_name", json_string("Ada"));
     again->dirty = true;
     assert_true(session_needs_insert(again));
+    assert_true(session_needs_save(again, T0 + 601));
     assert_int_equal(session_save(f->conn, again, T0 + 601), 0);
     assert_true(again->stored);
     assert_int_equal(count_rows(f->conn, cookie), 0);
@@ -217,7 +219,13 @@ static void test_data_round_trip_and_touch(void **state)
 
     assert_int_equal(session_load(f->conn, KEY, cookie, T0 + 1700, &s), 0);
     assert_string_equal(json_string_value(json_object_get(s->data, "first_name")), "Ada");
+    /* Seen less than SESSION_TOUCH_SECONDS ago and unchanged: nothing to write, so the web
+     * layer borrows no connection for it. */
+    assert_false(session_needs_save(s, T0 + 5 + SESSION_TOUCH_SECONDS - 1));
+    assert_true(session_needs_save(s, T0 + 5 + SESSION_TOUCH_SECONDS));
     assert_int_equal(session_save(f->conn, s, T0 + 1700), 0); /* a stale last_seen: touched */
+    assert_int_equal(s->last_seen_at, T0 + 1700);
+    assert_false(session_needs_save(s, T0 + 1701));
     session_free(s);
     /* 1700 s after the touch at T0+1700 is still inside the idle window. */
     assert_int_equal(session_load(f->conn, KEY, cookie, T0 + 3400, &s), 0);
