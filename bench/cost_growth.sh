@@ -7,17 +7,16 @@
 #   SIZES="1000 100000 1000000" bench/cost_growth.sh   the million too (about 25 minutes)
 #   BENCH_PG=0 / BENCH_SQLITE=0 bench/cost_growth.sh   one engine only
 #
-# Per size it prints: GET /dashboard/ of seated users, 1,000 (VISITORS) logged-in visitors
-# in turn (wrk, p50 and p99, median of ROUNDS rounds), POST /onboarding/webhook/ (signed new
-# events, p99 ack, median of rounds, with
-# `usher worker` processing them meanwhile), taking a seat (alloc_assign) and claiming the
-# next task (task_claim_next), timed by build/bench_scale on the same database (p50, p99 of
-# COUNT calls), and the resident memory of `usher serve` and `usher worker` after the load:
-# RSS, PSS, and a line splitting each RSS into code (executable and shared libraries, the
-# same pages in both), own (heap, arenas, stacks) and files (SQLite's -shm), with what the two
-# occupy together when each physical page is counted once (bench/rss_breakdown.py). Then the
-# same load once more on one `usher serve` with WORKER_IN_SERVE=true (the small-install
-# layout), whose RSS is web + worker in one process.
+# Per size it prints: GET /dashboard/ of seated users, 1,000 (VISITORS) logged-in visitors in
+# turn (wrk, p50 and p99, median of ROUNDS rounds), POST /onboarding/webhook/ (signed new
+# events, p99 ack, median of rounds, with `usher worker` processing them meanwhile), taking a
+# seat (alloc_assign) and claiming the next task (task_claim_next), timed by build/bench_scale
+# on the same database (p50, p99 of COUNT calls), and the resident memory of `usher serve` and
+# `usher worker` after the load: RSS, PSS, and a line splitting each RSS into code (executable
+# and shared libraries, the same pages in both), own (heap, arenas, stacks) and files
+# (SQLite's -shm), with what the two occupy together when each physical page is counted once
+# (bench/rss_breakdown.py). Then the same load once more on one `usher serve` with
+# WORKER_IN_SERVE=true (the small-install layout), whose RSS is web + worker in one process.
 # The figure to read is the ratio of each size to the smallest one (the first in SIZES), on
 # the same engine in the same run (goal: within 1.5× at a million users). Exits 0 whatever
 # the figures; non-zero only when something fails to start.
