@@ -220,8 +220,8 @@ int task_claim_next(struct db_conn *conn, const char *worker, int64_t now, int l
     return rc;
 }
 
-/* Decides from the row as read whether the stream's delivery may be claimed. */
-/* *early: queued but not due by this worker's clock (see task_claim_id). */
+/* Decides from the row as read whether the stream's delivery may be claimed; *early: queued
+ * but not due by this worker's clock (see task_claim_id). */
 static enum task_claim_result judge(const struct db_result *row, int64_t now, bool *takeover,
                                     bool *early)
 {
